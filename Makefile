@@ -1,0 +1,94 @@
+# otelcol-custom — build, run, test, generate.
+#   make run    build if needed, run the collector on testdata/pipeline.yaml
+#   make test   install prerequisites, build, run every test (needs root for the eBPF tests)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+TOOLS     := $(CURDIR)/.tools/bin
+BUILD     := $(CURDIR)/_build
+BINARY    := $(BUILD)/otelcol-custom
+DIST      := cmd/otelcol-custom
+CONFIG    ?= testdata/pipeline.yaml
+export PATH := $(TOOLS):$(PATH)
+# A static binary that runs on any Linux distribution.
+export CGO_ENABLED := 0
+export GOFLAGS := -buildvcs=false
+
+GO_SOURCES := $(shell find . -path ./.tools -prune -o -path ./_build -prune -o -path ./.cache -prune -o \
+	\( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.o' \) -print)
+# Our packages with an mdatagen metadata.yaml.
+METADATA := $(shell find receiver processor exporter confmap -name metadata.yaml 2>/dev/null)
+# Paths written by `make generate`; CI fails when regenerating them changes anything.
+GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:metadata.yaml=documentation.md) \
+	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
+	receiver/ebpfreceiver bpf
+
+.PHONY: build run test test-unit test-dist test-e2e prereqs tools generate check-generated lint bench bench-foundation peers clean
+
+build: $(BINARY)
+
+$(BINARY): $(GO_SOURCES)
+	cd $(DIST) && go build -trimpath -ldflags "-s -w" -o $(BINARY) .
+
+run: $(BINARY)
+	$(BINARY) --config $(CONFIG)
+
+# Everything the tests need on a fresh Debian machine: apt packages and cached heavy builds
+# (kube-apiserver, Prometheus 3). Each scripts/prereq-*.sh is idempotent and quick when done.
+prereqs: tools
+	@for s in scripts/prereq-*.sh; do echo ">> $$s"; bash "$$s"; done
+
+tools: $(TOOLS)/mdatagen $(TOOLS)/bpf2go $(TOOLS)/builder
+
+TOOL_PKGS := github.com/cilium/ebpf/cmd/bpf2go go.opentelemetry.io/collector/cmd/mdatagen go.opentelemetry.io/collector/cmd/builder
+
+$(TOOLS)/mdatagen $(TOOLS)/bpf2go $(TOOLS)/builder &: internal/tools/go.mod internal/tools/go.sum
+	@mkdir -p $(TOOLS)
+	cd internal/tools && go build -o $(TOOLS)/ $(TOOL_PKGS)
+
+test: prereqs check-generated lint build test-unit test-dist test-e2e
+
+# Unit and component tests of our own packages. Privileged tests (eBPF) need root: CI runs as root.
+test-unit:
+	go test -count=1 -timeout 30m ./...
+
+# The embedding package of the distribution module (starts an embedded collector).
+test-dist:
+	cd $(DIST) && go test -count=1 -timeout 10m ./...
+
+# End-to-end tests through the built binary.
+test-e2e: $(BINARY)
+	OTELCOL_CUSTOM_BINARY=$(BINARY) go test -count=1 -timeout 20m -tags e2e ./test/e2e/...
+
+generate: tools
+	builder --config builder-config.yaml --skip-compilation
+	./scripts/gen-distribution.sh
+	@for m in $(METADATA); do (cd $$(dirname $$m) && mdatagen metadata.yaml); done
+	go generate ./...
+	gofmt -w $(DIST)
+
+# Regenerate and fail when the committed generated code differs (stale ocb output, metadata or BPF objects).
+check-generated: generate
+	@if ! git diff --quiet -- $(GENERATED); then \
+		echo "generated code is stale; run 'make generate' and commit:"; git diff --stat -- $(GENERATED); exit 1; fi
+	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
+		if [ -n "$$untracked" ]; then echo "generated files not committed: $$untracked"; exit 1; fi
+
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb].go$$')); \
+		if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	go vet ./...
+	cd $(DIST) && go vet ./...
+
+peers:
+	./bench/peers/build.sh
+
+bench: build peers
+	./bench/run.sh
+
+bench-foundation: build peers
+	./bench/foundation/run.sh
+
+clean:
+	rm -rf $(BUILD)
