@@ -1,0 +1,392 @@
+package k8staggingprocessor // import "github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor"
+
+import (
+	"regexp"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor/internal/podcache"
+)
+
+const (
+	// otelAnnotationPrefix marks pod annotations copied verbatim as resource attributes.
+	otelAnnotationPrefix = "resource.opentelemetry.io/"
+	// ignoreAnnotation set to "true" on a pod keeps its data untagged (as in contrib).
+	ignoreAnnotation = "opentelemetry.io/k8s-processor/ignore"
+
+	labelAppName     = "app.kubernetes.io/name"
+	labelAppInstance = "app.kubernetes.io/instance"
+	labelAppVersion  = "app.kubernetes.io/version"
+)
+
+// fieldRule is a compiled extract.labels / extract.annotations entry.
+type fieldRule struct {
+	tagName string
+	key     string
+	regex   *regexp.Regexp
+	// prefix is the default attribute name prefix, e.g. "k8s.pod.label." .
+	prefix string
+}
+
+// apply copies the matching entries of m into attrs.
+func (r *fieldRule) apply(m map[string]string, attrs pcommon.Map) {
+	if r.regex == nil {
+		v, ok := m[r.key]
+		if !ok {
+			return
+		}
+		name := r.tagName
+		if name == "" {
+			name = r.prefix + r.key
+		}
+		putIfAbsent(attrs, name, v)
+		return
+	}
+	for k, v := range m {
+		match := r.regex.FindStringSubmatchIndex(k)
+		if match == nil {
+			continue
+		}
+		name := r.prefix + k
+		if r.tagName != "" {
+			name = string(r.regex.ExpandString(nil, r.tagName, k, match))
+		}
+		putIfAbsent(attrs, name, v)
+	}
+}
+
+// extraction is what one processor adds, compiled from its extract section.
+type extraction struct {
+	metadata map[string]bool
+	// rules by source object; annotations after labels so OTel annotations win over labels.
+	labels, annotations map[string][]fieldRule
+	otelAnnotations     bool
+	// preciseDeployment and preciseCronJob ask for the ReplicaSet / Job metadata watches.
+	preciseDeployment, preciseCronJob bool
+}
+
+func (e *extraction) has(attr string) bool { return e.metadata[attr] }
+
+func compileExtraction(cfg ExtractConfig) *extraction {
+	e := &extraction{
+		metadata:        map[string]bool{},
+		labels:          map[string][]fieldRule{},
+		annotations:     map[string][]fieldRule{},
+		otelAnnotations: cfg.OtelAnnotations,
+	}
+	for _, m := range cfg.Metadata {
+		e.metadata[m] = true
+	}
+	compile := func(rules []FieldExtractConfig, kind string, into map[string][]fieldRule) {
+		for _, r := range rules {
+			from := r.From
+			if from == "" {
+				from = fromPod
+			}
+			fr := fieldRule{tagName: r.TagName, key: r.Key, prefix: "k8s." + from + "." + kind + "."}
+			if r.KeyRegex != "" {
+				// Validate has compiled this already.
+				fr.regex = regexp.MustCompile("^(?:" + r.KeyRegex + ")$")
+			}
+			into[from] = append(into[from], fr)
+		}
+	}
+	compile(cfg.Labels, "label", e.labels)
+	compile(cfg.Annotations, "annotation", e.annotations)
+
+	e.preciseDeployment = e.has(attrDeploymentUID) || len(e.labels[fromDeployment])+len(e.annotations[fromDeployment]) > 0 ||
+		(cfg.DeploymentNameFromReplicaSet != nil && !*cfg.DeploymentNameFromReplicaSet)
+	e.preciseCronJob = e.has(attrCronJobUID) || len(e.labels[fromCronJob])+len(e.annotations[fromCronJob]) > 0
+	return e
+}
+
+// needs translates the extraction into what the shared cache must keep.
+func (e *extraction) needs() podcache.Needs {
+	n := podcache.Needs{Objects: map[podcache.Kind]podcache.ObjectNeeds{}}
+	keep := func(f *podcache.KeyFilter, rules []fieldRule) {
+		for _, r := range rules {
+			if r.regex != nil {
+				f.Regexes = append(f.Regexes, r.regex)
+			} else {
+				f.AddKey(r.key)
+			}
+		}
+	}
+	keep(&n.Pod.Labels, e.labels[fromPod])
+	keep(&n.Pod.Annotations, e.annotations[fromPod])
+	n.Pod.Annotations.AddKey(ignoreAnnotation)
+	if e.otelAnnotations {
+		n.Pod.Annotations.Prefixes = append(n.Pod.Annotations.Prefixes, otelAnnotationPrefix)
+	}
+	if e.has(attrServiceName) {
+		n.Pod.Labels.AddKey(labelAppName)
+		n.Pod.Labels.AddKey(labelAppInstance)
+	}
+	if e.has(attrServiceVersion) {
+		n.Pod.Labels.AddKey(labelAppVersion)
+	}
+	n.Pod.Hostname = e.has(attrPodHostname)
+	n.Pod.StartTime = e.has(attrPodStartTime)
+	n.Pod.Containers = e.has(attrContainerName) || e.has(attrImageName) || e.has(attrImageTag) || e.has(attrImageTags) ||
+		e.has(attrImageRepoDigests) || e.has(attrContainerID) || e.has(attrServiceVersion) || e.has(attrServiceInstanceID)
+	n.Pod.RepoDigests = e.has(attrImageRepoDigests)
+	n.ClusterUID = e.has(attrClusterUID)
+
+	kinds := map[string]podcache.Kind{
+		fromNamespace: podcache.KindNamespace, fromNode: podcache.KindNode, fromDeployment: podcache.KindDeployment,
+		fromReplicaSet: podcache.KindReplicaSet, fromStatefulSet: podcache.KindStatefulSet, fromDaemonSet: podcache.KindDaemonSet,
+		fromJob: podcache.KindJob, fromCronJob: podcache.KindCronJob,
+	}
+	for from, kind := range kinds {
+		if len(e.labels[from])+len(e.annotations[from]) == 0 {
+			continue
+		}
+		var on podcache.ObjectNeeds
+		keep(&on.Labels, e.labels[from])
+		keep(&on.Annotations, e.annotations[from])
+		n.Objects[kind] = on
+	}
+	if e.has(attrNodeUID) {
+		if _, ok := n.Objects[podcache.KindNode]; !ok {
+			n.Objects[podcache.KindNode] = podcache.ObjectNeeds{}
+		}
+	}
+	// Deployment and CronJob uids, and their labels, are reached through the owner of the
+	// ReplicaSet / Job, so those are watched too (metadata only).
+	if e.preciseDeployment {
+		if _, ok := n.Objects[podcache.KindReplicaSet]; !ok {
+			n.Objects[podcache.KindReplicaSet] = podcache.ObjectNeeds{}
+		}
+	}
+	if e.preciseCronJob {
+		if _, ok := n.Objects[podcache.KindJob]; !ok {
+			n.Objects[podcache.KindJob] = podcache.ObjectNeeds{}
+		}
+	}
+	return n
+}
+
+// applyPod adds the pod-level attributes. Existing non-empty attributes are never overwritten.
+func (e *extraction) applyPod(c *podcache.Cache, pod *podcache.Pod, attrs pcommon.Map) {
+	put := func(attr, v string) {
+		if v != "" && e.metadata[attr] {
+			putIfAbsent(attrs, attr, v)
+		}
+	}
+	put(attrPodName, pod.Name)
+	put(attrPodUID, pod.UID)
+	put(attrPodHostname, pod.Hostname)
+	put(attrPodStartTime, pod.StartTime)
+	put(attrNamespaceName, pod.Namespace)
+	put(attrServiceNamespace, pod.Namespace)
+	put(attrNodeName, pod.NodeName)
+	if e.has(attrPodIP) && len(pod.IPs) > 0 && !pod.HostNetwork {
+		putIfAbsent(attrs, attrPodIP, pod.IPs[0])
+	}
+	put(attrReplicaSetName, pod.ReplicaSetName)
+	put(attrReplicaSetUID, pod.ReplicaSetUID)
+	put(attrStatefulSetName, pod.StatefulSetName)
+	put(attrStatefulSetUID, pod.StatefulSetUID)
+	put(attrDaemonSetName, pod.DaemonSetName)
+	put(attrDaemonSetUID, pod.DaemonSetUID)
+	put(attrJobName, pod.JobName)
+	put(attrJobUID, pod.JobUID)
+
+	deploymentName, deploymentUID := pod.DeploymentName, ""
+	var rs, deployment *podcache.Object
+	if pod.ReplicaSetUID != "" && e.preciseDeployment {
+		if o, ok := c.Object(podcache.KindReplicaSet, pod.ReplicaSetUID); ok {
+			rs = o
+			if o.OwnerKind == "Deployment" {
+				deploymentName, deploymentUID = o.OwnerName, o.OwnerUID
+				deployment, _ = c.Object(podcache.KindDeployment, o.OwnerUID)
+			}
+		}
+	}
+	put(attrDeploymentName, deploymentName)
+	put(attrDeploymentUID, deploymentUID)
+
+	cronJobName, cronJobUID := pod.CronJobName, ""
+	var job, cronJob *podcache.Object
+	if pod.JobUID != "" && e.preciseCronJob {
+		if o, ok := c.Object(podcache.KindJob, pod.JobUID); ok {
+			job = o
+			if o.OwnerKind == "CronJob" {
+				cronJobName, cronJobUID = o.OwnerName, o.OwnerUID
+				cronJob, _ = c.Object(podcache.KindCronJob, o.OwnerUID)
+			}
+		}
+	}
+	put(attrCronJobName, cronJobName)
+	put(attrCronJobUID, cronJobUID)
+	if e.has(attrClusterUID) {
+		put(attrClusterUID, c.ClusterUID())
+	}
+
+	// Objects that are looked up by uid rather than by name.
+	if job == nil && pod.JobUID != "" && len(e.labels[fromJob])+len(e.annotations[fromJob]) > 0 {
+		job, _ = c.Object(podcache.KindJob, pod.JobUID)
+	}
+	if rs == nil && pod.ReplicaSetUID != "" && len(e.labels[fromReplicaSet])+len(e.annotations[fromReplicaSet]) > 0 {
+		rs, _ = c.Object(podcache.KindReplicaSet, pod.ReplicaSetUID)
+	}
+	e.applyObject(fromReplicaSet, rs, attrs)
+	e.applyObject(fromDeployment, deployment, attrs)
+	e.applyObject(fromJob, job, attrs)
+	e.applyObject(fromCronJob, cronJob, attrs)
+	if pod.StatefulSetUID != "" && len(e.labels[fromStatefulSet])+len(e.annotations[fromStatefulSet]) > 0 {
+		o, _ := c.Object(podcache.KindStatefulSet, pod.StatefulSetUID)
+		e.applyObject(fromStatefulSet, o, attrs)
+	}
+	if pod.DaemonSetUID != "" && len(e.labels[fromDaemonSet])+len(e.annotations[fromDaemonSet]) > 0 {
+		o, _ := c.Object(podcache.KindDaemonSet, pod.DaemonSetUID)
+		e.applyObject(fromDaemonSet, o, attrs)
+	}
+
+	for i := range e.labels[fromPod] {
+		e.labels[fromPod][i].apply(pod.Labels, attrs)
+	}
+	if e.has(attrServiceName) {
+		// Precedence (highest first): OTel annotation, app.kubernetes.io/instance,
+		// app.kubernetes.io/name, workload name, pod name — as contrib.
+		if e.otelAnnotations {
+			if v := pod.Annotations[otelAnnotationPrefix+attrServiceName]; v != "" {
+				putIfAbsent(attrs, attrServiceName, v)
+			}
+		}
+		for _, v := range []string{pod.Labels[labelAppInstance], pod.Labels[labelAppName], cronJobName, pod.JobName,
+			pod.StatefulSetName, pod.DaemonSetName, deploymentName, pod.ReplicaSetName, pod.Name} {
+			if v != "" {
+				putIfAbsent(attrs, attrServiceName, v)
+				break
+			}
+		}
+	}
+	if e.has(attrServiceVersion) {
+		if v := pod.Labels[labelAppVersion]; v != "" {
+			putIfAbsent(attrs, attrServiceVersion, v)
+		}
+	}
+	for i := range e.annotations[fromPod] {
+		e.annotations[fromPod][i].apply(pod.Annotations, attrs)
+	}
+	if e.otelAnnotations {
+		for k, v := range pod.Annotations {
+			if name, ok := strings.CutPrefix(k, otelAnnotationPrefix); ok && name != "" {
+				putIfAbsent(attrs, name, v)
+			}
+		}
+	}
+}
+
+func (e *extraction) applyObject(from string, o *podcache.Object, attrs pcommon.Map) {
+	if o == nil {
+		return
+	}
+	for i := range e.labels[from] {
+		e.labels[from][i].apply(o.Labels, attrs)
+	}
+	for i := range e.annotations[from] {
+		e.annotations[from][i].apply(o.Annotations, attrs)
+	}
+}
+
+// applyNamespaceAndNode adds namespace and node metadata; it works from the resource's own
+// k8s.namespace.name / k8s.node.name when no pod was found.
+func (e *extraction) applyNamespaceAndNode(c *podcache.Cache, pod *podcache.Pod, attrs pcommon.Map) {
+	ns, node := "", ""
+	if pod != nil {
+		ns, node = pod.Namespace, pod.NodeName
+	} else {
+		ns, node = stringAttr(attrs, attrNamespaceName), stringAttr(attrs, attrNodeName)
+		if ns != "" && e.has(attrServiceNamespace) {
+			putIfAbsent(attrs, attrServiceNamespace, ns)
+		}
+	}
+	if ns != "" {
+		if o, ok := c.Object(podcache.KindNamespace, ns); ok {
+			e.applyObject(fromNamespace, o, attrs)
+		}
+	}
+	if node != "" {
+		if o, ok := c.Object(podcache.KindNode, node); ok {
+			e.applyObject(fromNode, o, attrs)
+			if e.has(attrNodeUID) && o.UID != "" {
+				putIfAbsent(attrs, attrNodeUID, o.UID)
+			}
+		}
+	}
+}
+
+// applyContainer adds the container-level attributes for the container the resource names
+// (k8s.container.name, else container.id), or the pod's only container.
+func (e *extraction) applyContainer(pod *podcache.Pod, attrs pcommon.Map) {
+	var c *podcache.Container
+	name, id := stringAttr(attrs, attrContainerName), stringAttr(attrs, attrContainerID)
+	var ok bool
+	switch {
+	case name != "":
+		c, ok = pod.ContainerByName(name)
+	case id != "":
+		c, ok = pod.ContainerByID(stripRuntimePrefix(id))
+	case len(pod.Containers) == 1:
+		c, ok = &pod.Containers[0], true
+	}
+	if !ok {
+		return
+	}
+	if e.has(attrContainerName) && c.Name != "" {
+		putIfAbsent(attrs, attrContainerName, c.Name)
+	}
+	if e.has(attrImageName) && c.ImageName != "" {
+		putIfAbsent(attrs, attrImageName, c.ImageName)
+	}
+	if e.has(attrImageTag) && c.ImageTag != "" {
+		putIfAbsent(attrs, attrImageTag, c.ImageTag)
+	}
+	if e.has(attrImageTags) && c.ImageTag != "" {
+		if _, found := attrs.Get(attrImageTags); !found {
+			attrs.PutEmptySlice(attrImageTags).AppendEmpty().SetStr(c.ImageTag)
+		}
+	}
+	if e.has(attrServiceVersion) && c.ImageTag != "" {
+		putIfAbsent(attrs, attrServiceVersion, c.ImageTag)
+	}
+	if e.has(attrServiceInstanceID) && c.Name != "" {
+		putIfAbsent(attrs, attrServiceInstanceID, pod.Namespace+"."+pod.Name+"."+c.Name)
+	}
+	if e.has(attrContainerID) && c.ID != "" {
+		if _, found := attrs.Get(attrContainerID); !found {
+			attrs.PutStr(attrContainerID, c.ID)
+		}
+	}
+	if e.has(attrImageRepoDigests) && c.RepoDigest != "" {
+		if _, found := attrs.Get(attrImageRepoDigests); !found {
+			attrs.PutEmptySlice(attrImageRepoDigests).AppendEmpty().SetStr(c.RepoDigest)
+		}
+	}
+}
+
+// putIfAbsent sets key unless the resource already has a non-empty value (as contrib: data that
+// already carries an attribute keeps it).
+func putIfAbsent(attrs pcommon.Map, key, val string) {
+	if cur, ok := attrs.Get(key); ok && cur.AsString() != "" {
+		return
+	}
+	attrs.PutStr(key, val)
+}
+
+func stringAttr(attrs pcommon.Map, key string) string {
+	if v, ok := attrs.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func stripRuntimePrefix(id string) string {
+	if i := strings.Index(id, "://"); i >= 0 {
+		return id[i+3:]
+	}
+	return id
+}
