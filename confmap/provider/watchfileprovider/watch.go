@@ -17,6 +17,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"go.opentelemetry.io/collector/confmap"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // validateTimeout bounds one run of the configured ConfigValidator.
@@ -33,7 +34,11 @@ type watch struct {
 	p       *provider
 	path    string
 	watcher confmap.WatcherFunc
-	logger  *zap.Logger
+	// pathField is added to every log line. The provider's logger must not be derived with
+	// Logger.With: otelcol hands providers a logger whose core follows the running service's
+	// logger, but a core derived with With stays bound to the logger of the moment (the start-up
+	// buffer, or a service that has since shut down) and its lines are lost.
+	pathField zap.Field
 
 	served      [sha256.Size]byte
 	servedShape contentShape
@@ -76,7 +81,7 @@ func (p *provider) startWatch(path string, content []byte, watcher confmap.Watch
 		p:           p,
 		path:        path,
 		watcher:     watcher,
-		logger:      p.logger.With(zap.String("path", path)),
+		pathField:   zap.String("path", path),
 		served:      contentHash(content),
 		servedShape: shapeOf(content),
 		fsw:         fsw,
@@ -129,7 +134,7 @@ func (w *watch) updateDirs() error {
 			if dir == base {
 				return fmt.Errorf("cannot watch directory %s (on Linux, raise fs.inotify.max_user_watches if it is exhausted): %w", dir, err)
 			}
-			w.logger.Debug("Cannot watch the directory the config file resolves to", zap.String("dir", dir), zap.Error(err))
+			w.log(zapcore.DebugLevel, "Cannot watch the directory the config file resolves to", zap.String("dir", dir), zap.Error(err))
 			continue
 		}
 		w.dirs[dir] = struct{}{}
@@ -152,13 +157,13 @@ func (w *watch) run() {
 			return
 		case _, ok := <-w.fsw.Events:
 			if !ok {
-				w.logger.Error("Filesystem watcher closed unexpectedly; config changes are no longer picked up until the next reload (send SIGHUP to reload manually)")
+				w.log(zapcore.ErrorLevel, "Filesystem watcher closed unexpectedly; config changes are no longer picked up until the next reload (send SIGHUP to reload manually)")
 				return
 			}
 			timer.Reset(w.p.opts.debounce)
 		case err, ok := <-w.fsw.Errors:
 			if !ok {
-				w.logger.Error("Filesystem watcher closed unexpectedly; config changes are no longer picked up until the next reload (send SIGHUP to reload manually)")
+				w.log(zapcore.ErrorLevel, "Filesystem watcher closed unexpectedly; config changes are no longer picked up until the next reload (send SIGHUP to reload manually)")
 				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
@@ -166,7 +171,7 @@ func (w *watch) run() {
 				timer.Reset(w.p.opts.debounce)
 				continue
 			}
-			w.logger.Warn("Filesystem watcher error", zap.Error(err))
+			w.log(zapcore.WarnLevel, "Filesystem watcher error", zap.Error(err))
 		case <-timer.C:
 			switch w.check() {
 			case checkDone:
@@ -181,7 +186,7 @@ func (w *watch) run() {
 
 func (w *watch) check() checkResult {
 	if err := w.updateDirs(); err != nil {
-		w.logger.Warn("Cannot watch the config file's directory", zap.Error(err))
+		w.log(zapcore.WarnLevel, "Cannot watch the config file's directory", zap.Error(err))
 	}
 
 	content, err := os.ReadFile(w.path)
@@ -190,7 +195,7 @@ func (w *watch) check() checkResult {
 		// running configuration stays; a later event re-checks.
 		if msg := err.Error(); msg != w.lastReadErr {
 			w.lastReadErr = msg
-			w.logger.Warn("Cannot read the watched config file; the collector keeps running its current configuration", zap.Error(err))
+			w.log(zapcore.WarnLevel, "Cannot read the watched config file; the collector keeps running its current configuration", zap.Error(err))
 		}
 		return checkWait
 	}
@@ -212,7 +217,7 @@ func (w *watch) check() checkResult {
 			return checkDone
 		}
 		w.rejected, w.haveRejected = hash, true
-		w.logger.Error("Rejected the changed config file; the collector keeps running its current configuration. Fix the file: it is checked again on its next change",
+		w.log(zapcore.ErrorLevel, "Rejected the changed config file; the collector keeps running its current configuration. Fix the file: it is checked again on its next change",
 			zap.String("sha256", hex.EncodeToString(hash[:])), zap.Error(err))
 		return checkWait
 	}
@@ -229,10 +234,10 @@ func (w *watch) check() checkResult {
 	default:
 	}
 	if !w.p.trySignal(w.path, content) {
-		w.logger.Debug("Config file changed; a reload is already pending")
+		w.log(zapcore.DebugLevel, "Config file changed; a reload is already pending")
 		return checkDone
 	}
-	w.logger.Info("Config file changed and passed validation; reloading the collector configuration",
+	w.log(zapcore.InfoLevel, "Config file changed and passed validation; reloading the collector configuration",
 		zap.String("sha256", hex.EncodeToString(hash[:])))
 	w.watcher(&confmap.ChangeEvent{})
 	return checkDone
@@ -248,6 +253,11 @@ func (w *watch) validate(content []byte) error {
 	ctx, cancel := context.WithTimeout(w.ctx, validateTimeout)
 	defer cancel()
 	return w.p.opts.validator(ctx, w.path, content)
+}
+
+// log writes through the provider's logger itself (see pathField) with the path attached.
+func (w *watch) log(level zapcore.Level, msg string, fields ...zap.Field) {
+	w.p.logger.Log(level, msg, append([]zap.Field{w.pathField}, fields...)...)
 }
 
 // close stops the watch and waits for its goroutine, so that the watcher is never called after
