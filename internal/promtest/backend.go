@@ -125,7 +125,9 @@ func (b *Backend) args() []string {
 			"--storage.tsdb.path=" + filepath.Join(b.dataDir, "tsdb"),
 			"--web.listen-address=" + b.Addr,
 			"--web.enable-remote-write-receiver",
-			"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest,io.prometheus.write.v2.Request",
+			// The flag is repeated, one message type per occurrence.
+			"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+			"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
 			"--enable-feature=exemplar-storage",
 			"--log.level=warn",
 		}
@@ -149,7 +151,8 @@ func (b *Backend) Start() error {
 		logf.Close()
 		return fmt.Errorf("starting %s: %w", b.bin, err)
 	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	b.cmd = cmd
 	ready := "/-/ready"
 	if b.Kind == VictoriaMetrics {
@@ -157,6 +160,13 @@ func (b *Backend) Start() error {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			b.cmd = nil
+			logs, _ := os.ReadFile(b.logPath)
+			return fmt.Errorf("%s exited during startup; log:\n%s", b.Kind, tail(logs, 2000))
+		default:
+		}
 		resp, err := http.Get("http://" + b.Addr + ready)
 		if err == nil {
 			resp.Body.Close()
@@ -285,4 +295,78 @@ func (b *Backend) WaitQuery(ctx context.Context, promql string, at time.Time, ti
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// Point is one raw sample: timestamp in milliseconds and value as the API prints it.
+type Point struct {
+	T int64
+	V string
+}
+
+// Series is one series of a raw-samples query.
+type Series struct {
+	Labels     map[string]string
+	Points     []Point
+	Histograms []Point // native histogram samples; V is the JSON of the histogram
+}
+
+// QueryRaw returns the raw samples of the series matching selector within window before at, by
+// evaluating the range selector `selector[window]` as an instant query (Prometheus and
+// VictoriaMetrics both return the stored samples unchanged for it).
+func (b *Backend) QueryRaw(ctx context.Context, selector string, at time.Time, window time.Duration) ([]Series, error) {
+	promql := fmt.Sprintf("%s[%ds]", selector, int(window.Seconds()))
+	q := url.Values{"query": {promql}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.Addr+"/api/v1/query", strings.NewReader(q.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric     map[string]string `json:"metric"`
+				Values     [][2]any          `json:"values"`
+				Histograms [][2]any          `json:"histograms"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
+		return nil, fmt.Errorf("query %q: HTTP %d: %s", promql, resp.StatusCode, tail(buf.Bytes(), 500))
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("query %q failed: %s", promql, r.Error)
+	}
+	out := make([]Series, 0, len(r.Data.Result))
+	for _, res := range r.Data.Result {
+		s := Series{Labels: res.Metric}
+		for _, v := range res.Values {
+			s.Points = append(s.Points, Point{T: toMillis(v[0]), V: fmt.Sprint(v[1])})
+		}
+		for _, v := range res.Histograms {
+			h, _ := json.Marshal(v[1])
+			s.Histograms = append(s.Histograms, Point{T: toMillis(v[0]), V: string(h)})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func toMillis(v any) int64 {
+	switch x := v.(type) {
+	case float64:
+		return int64(x*1000 + 0.5)
+	case json.Number:
+		f, _ := x.Float64()
+		return int64(f*1000 + 0.5)
+	}
+	return 0
 }
