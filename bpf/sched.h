@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * Scheduler signal: run-queue latency, context switches, on-CPU time and
+ * process lifecycle, aggregated per cgroup; exec/exit also as events.
+ */
+#pragma once
+
+#include "common.h"
+
+struct sched_stats {
+	__u64 voluntary_switches;
+	__u64 involuntary_switches;
+	__u64 oncpu_ns;
+	__u64 process_forks;
+	__u64 execs;
+	__u64 process_exits;
+	struct hist runq_latency_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4097); /* max_cgroups + overflow entry, set by user space */
+	__type(key, __u64);
+	__type(value, struct sched_stats);
+} sched_stats_map SEC(".maps");
+
+/* Per-task timestamps; freed by the kernel together with the task. */
+struct task_times {
+	__u64 enqueued_ns; /* woken up or preempted, waiting for a CPU; 0 = not queued */
+	__u64 oncpu_ns;    /* switched in; 0 = unknown */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_times);
+} task_times_map SEC(".maps");
+
+struct sched_stats zero_sched_stats;
+
+static __always_inline struct sched_stats *sched_stats_for(__u64 cgroup_id)
+{
+	return lookup_or_init(&sched_stats_map, &cgroup_id, &zero_sched_stats, OVERFLOW_SCHED);
+}
+
+static __always_inline void mark_enqueued(struct task_struct *p)
+{
+	struct task_times *t;
+
+	if (p->pid == 0)
+		return;
+	t = bpf_task_storage_get(&task_times_map, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		t->enqueued_ns = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_sched_wakeup, struct task_struct *p)
+{
+	mark_enqueued(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(handle_sched_wakeup_new, struct task_struct *p)
+{
+	mark_enqueued(p);
+	return 0;
+}
+
+/* TASK_RUNNING is 0: a task switched out while still runnable was preempted. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct task_times *t;
+	struct sched_stats *s;
+
+	if (prev->pid != 0) {
+		/* prev is current, whose cgroup id the helper reads cheaply. */
+		s = sched_stats_for(bpf_get_current_cgroup_id());
+		t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (s) {
+			if (preempt || prev_state == 0)
+				s->involuntary_switches++;
+			else
+				s->voluntary_switches++;
+			if (t && t->oncpu_ns && now > t->oncpu_ns)
+				s->oncpu_ns += now - t->oncpu_ns;
+		}
+		if (t) {
+			t->oncpu_ns = 0;
+			/* Still runnable: it waits in the run queue from now on. */
+			t->enqueued_ns = (preempt || prev_state == 0) ? now : 0;
+		}
+	}
+
+	if (next->pid != 0) {
+		t = bpf_task_storage_get(&task_times_map, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t) {
+			if (t->enqueued_ns && now >= t->enqueued_ns) {
+				s = sched_stats_for(task_cgroup_id(next));
+				if (s)
+					hist_add(&s->runq_latency_ns, now - t->enqueued_ns);
+			}
+			t->enqueued_ns = 0;
+			t->oncpu_ns = now;
+		}
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct sched_stats *s;
+
+	/* Threads share the tgid of their process: count processes only. */
+	if (child->pid != child->tgid)
+		return 0;
+	s = sched_stats_for(task_cgroup_id(child));
+	if (s)
+		s->process_forks++;
+	return 0;
+}
+
+struct exec_event {
+	struct event_header hdr;
+	__u32 pid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 pad;
+	char comm[16];
+	char filename[256];
+};
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	struct sched_stats *s = sched_stats_for(cgroup_id);
+	struct exec_event *e;
+
+	if (s)
+		s->execs++;
+	if (!logs_enabled)
+		return 0;
+
+	e = event_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event_header_fill(&e->hdr, EVENT_EXEC, cgroup_id);
+	e->pid = p->tgid;
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+struct exit_event {
+	struct event_header hdr;
+	__u32 pid;
+	__u32 ppid;
+	__s32 exit_status; /* exit(2) status, valid when signal == 0 */
+	__u32 signal;      /* terminating signal, 0 for a normal exit */
+	__u64 lifetime_ns;
+	char comm[16];
+};
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_sched_process_exit, struct task_struct *p, bool group_dead)
+{
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	struct sched_stats *s;
+	struct exit_event *e;
+	int code;
+
+	/* Only the last thread of a process reports the process exit. */
+	if (!group_dead)
+		return 0;
+	s = sched_stats_for(cgroup_id);
+	if (s)
+		s->process_exits++;
+	if (!logs_enabled)
+		return 0;
+
+	e = event_reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	/*
+	 * exit_group() and fatal signals store the wait(2)-style code in
+	 * signal->group_exit_code before the threads exit; a lone thread's
+	 * exit() path stores it in task->exit_code.
+	 */
+	code = BPF_CORE_READ(p, signal, group_exit_code);
+	if (code == 0)
+		code = p->exit_code;
+	event_header_fill(&e->hdr, EVENT_EXIT, cgroup_id);
+	e->pid = p->tgid;
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	e->signal = code & 0x7f;
+	e->exit_status = (code >> 8) & 0xff;
+	e->lifetime_ns = e->hdr.timestamp_ns - p->start_time;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

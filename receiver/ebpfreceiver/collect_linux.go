@@ -1,0 +1,314 @@
+//go:build linux
+
+package ebpfreceiver // import "github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver"
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
+)
+
+// unresolvedRounds is how many collections an id may stay unresolvable before
+// its entries are treated as belonging to a removed cgroup and deleted.
+const unresolvedRounds = 3
+
+// collector reads the per-CPU maps every interval and emits cumulative metrics.
+type collector struct {
+	cfg     *Config
+	p       *probes.Set
+	attrs   *resourceAttrs
+	matcher *cgroupMatcher
+	next    consumer.Metrics
+	logger  *zap.Logger
+	version string
+
+	firstSeen   map[uint64]pcommon.Timestamp // start timestamp of each cgroup's series
+	unresolved  map[uint64]int
+	cgroupCount atomic.Int64
+}
+
+func newCollector(cfg *Config, p *probes.Set, attrs *resourceAttrs, m *cgroupMatcher, next consumer.Metrics, logger *zap.Logger) *collector {
+	return &collector{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger,
+		firstSeen: map[uint64]pcommon.Timestamp{}, unresolved: map[uint64]int{}}
+}
+
+func (c *collector) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			md := c.collect()
+			if md.ResourceMetrics().Len() == 0 {
+				continue
+			}
+			if err := c.next.ConsumeMetrics(ctx, md); err != nil {
+				c.logger.Warn("the next consumer rejected eBPF metrics", zap.Error(err))
+			}
+		}
+	}
+}
+
+// metricsBatch groups data points by cgroup into resources.
+type metricsBatch struct {
+	c   *collector
+	md  pmetric.Metrics
+	now pcommon.Timestamp
+	res map[uint64]*resourceMetrics
+}
+
+func (b *metricsBatch) forCgroup(id uint64) *resourceMetrics {
+	if r, ok := b.res[id]; ok {
+		return r
+	}
+	start, ok := b.c.firstSeen[id]
+	if !ok {
+		start = b.now
+		b.c.firstSeen[id] = start
+	}
+	rm := b.md.ResourceMetrics().AppendEmpty()
+	b.c.attrs.fill(rm.Resource(), id)
+	r := newResourceMetrics(rm, metadata.ScopeName, b.c.version, b.c.cfg.Histogram, start, b.now)
+	b.res[id] = r
+	return r
+}
+
+// collect reads all maps once. It never fails: unreadable entries are skipped and logged.
+func (c *collector) collect() pmetric.Metrics {
+	b := &metricsBatch{c: c, md: pmetric.NewMetrics(), now: pcommon.NewTimestampFromTime(time.Now()), res: map[uint64]*resourceMetrics{}}
+	seen := map[uint64]bool{}
+	include := func(id uint64) bool {
+		seen[id] = true
+		return c.attrs.included(c.matcher, id)
+	}
+
+	if c.cfg.Scheduler.Enabled {
+		var id uint64
+		var per []probes.ProbesSchedStats
+		it := c.p.SchedStats.Iterate()
+		for it.Next(&id, &per) {
+			if !include(id) {
+				continue
+			}
+			var s probes.ProbesSchedStats
+			var h log2Histogram
+			for i := range per {
+				v := &per[i]
+				s.VoluntarySwitches += v.VoluntarySwitches
+				s.InvoluntarySwitches += v.InvoluntarySwitches
+				s.OncpuNs += v.OncpuNs
+				s.ProcessForks += v.ProcessForks
+				s.Execs += v.Execs
+				s.ProcessExits += v.ProcessExits
+				h.add(v.RunqLatencyNs.Slots[:], v.RunqLatencyNs.Zero, v.RunqLatencyNs.Sum)
+			}
+			if s.VoluntarySwitches+s.InvoluntarySwitches+s.OncpuNs+s.ProcessForks+s.Execs+s.ProcessExits+h.count() == 0 {
+				continue
+			}
+			r := b.forCgroup(id)
+			r.addHistogram(metricRunqLatency, &h)
+			r.addSum(metricContextSwitches, s.VoluntarySwitches, strAttr("process.context_switch.type", "voluntary"))
+			r.addSum(metricContextSwitches, s.InvoluntarySwitches, strAttr("process.context_switch.type", "involuntary"))
+			r.addSum(metricCPUTime, s.OncpuNs)
+			r.addSum(metricProcessStarts, s.ProcessForks)
+			r.addSum(metricExecs, s.Execs)
+			r.addSum(metricProcessExits, s.ProcessExits)
+		}
+		c.logIterErr("scheduler", it.Err())
+	}
+
+	if c.cfg.TCP.Enabled {
+		var id uint64
+		var per []probes.ProbesTcpStats
+		it := c.p.TCPStats.Iterate()
+		for it.Next(&id, &per) {
+			if !include(id) {
+				continue
+			}
+			var s probes.ProbesTcpStats
+			var dur, rtt log2Histogram
+			for i := range per {
+				v := &per[i]
+				s.ActiveOpens += v.ActiveOpens
+				s.PassiveOpens += v.PassiveOpens
+				s.Closes += v.Closes
+				s.BytesSent += v.BytesSent
+				s.BytesReceived += v.BytesReceived
+				s.Retransmits += v.Retransmits
+				s.ResetsSent += v.ResetsSent
+				s.ResetsReceived += v.ResetsReceived
+				dur.add(v.DurationUs.Slots[:], v.DurationUs.Zero, v.DurationUs.Sum)
+				rtt.add(v.SrttUs.Slots[:], v.SrttUs.Zero, v.SrttUs.Sum)
+			}
+			if s.ActiveOpens+s.PassiveOpens+s.Closes+s.Retransmits+s.ResetsSent+s.ResetsReceived == 0 {
+				continue
+			}
+			r := b.forCgroup(id)
+			r.addSum(metricTCPOpened, s.ActiveOpens, strAttr("tcp.connection.direction", "active"))
+			r.addSum(metricTCPOpened, s.PassiveOpens, strAttr("tcp.connection.direction", "passive"))
+			r.addSum(metricTCPClosed, s.Closes)
+			r.addHistogram(metricTCPDuration, &dur)
+			r.addSum(metricTCPIO, s.BytesSent, strAttr("network.io.direction", "transmit"))
+			r.addSum(metricTCPIO, s.BytesReceived, strAttr("network.io.direction", "receive"))
+			r.addHistogram(metricTCPSRTT, &rtt)
+			r.addSum(metricTCPRetransmits, s.Retransmits)
+			r.addSum(metricTCPResets, s.ResetsSent, strAttr("network.io.direction", "transmit"))
+			r.addSum(metricTCPResets, s.ResetsReceived, strAttr("network.io.direction", "receive"))
+		}
+		c.logIterErr("tcp", it.Err())
+
+		if c.cfg.TCP.PerPeer.Enabled {
+			var key probes.ProbesTcpPeerKey
+			var per []probes.ProbesTcpPeerStats
+			it := c.p.TCPPeerStats.Iterate()
+			for it.Next(&key, &per) {
+				if !include(key.CgroupId) {
+					continue
+				}
+				var s probes.ProbesTcpPeerStats
+				for i := range per {
+					s.Closes += per[i].Closes
+					s.BytesSent += per[i].BytesSent
+					s.BytesReceived += per[i].BytesReceived
+					s.Retransmits += per[i].Retransmits
+				}
+				peer := []attr{strAttr("network.peer.address", peerAddr(key.Family, key.Addr).String())}
+				if key.Port != 0 {
+					peer = append(peer, intAttr("network.peer.port", int64(key.Port)))
+				}
+				r := b.forCgroup(key.CgroupId)
+				r.addSum(metricTCPPeerClosed, s.Closes, peer...)
+				r.addSum(metricTCPPeerIO, s.BytesSent, append(peer, strAttr("network.io.direction", "transmit"))...)
+				r.addSum(metricTCPPeerIO, s.BytesReceived, append(peer, strAttr("network.io.direction", "receive"))...)
+				r.addSum(metricTCPPeerRetransmits, s.Retransmits, peer...)
+			}
+			c.logIterErr("tcp_peer", it.Err())
+		}
+	}
+
+	if c.cfg.Memory.Enabled {
+		var id uint64
+		var per []probes.ProbesMemoryStats
+		it := c.p.MemoryStats.Iterate()
+		for it.Next(&id, &per) {
+			if !include(id) {
+				continue
+			}
+			var s probes.ProbesMemoryStats
+			var h log2Histogram
+			for i := range per {
+				v := &per[i]
+				for o := range s.PagesByOrder {
+					s.PagesByOrder[o] += v.PagesByOrder[o]
+				}
+				s.ExtfragEvents += v.ExtfragEvents
+				s.DirectReclaims += v.DirectReclaims
+				s.OomKills += v.OomKills
+				h.add(v.DirectReclaimNs.Slots[:], v.DirectReclaimNs.Zero, v.DirectReclaimNs.Sum)
+			}
+			var allocs uint64
+			for _, n := range s.PagesByOrder {
+				allocs += n
+			}
+			if allocs+s.ExtfragEvents+s.DirectReclaims+s.OomKills == 0 {
+				continue
+			}
+			r := b.forCgroup(id)
+			for o, n := range s.PagesByOrder {
+				if n != 0 {
+					r.addSum(metricPagesAllocated, n<<o, strAttr("memory.page.order", strconv.Itoa(o)))
+				}
+			}
+			r.addHistogram(metricDirectReclaim, &h)
+			r.addSum(metricExtfrag, s.ExtfragEvents)
+			r.addSum(metricOOMKills, s.OomKills)
+		}
+		c.logIterErr("memory", it.Err())
+	}
+
+	c.cgroupCount.Store(int64(len(seen)))
+	c.removeDeadCgroups(seen)
+	return b.md
+}
+
+// removeDeadCgroups deletes the map entries of cgroups that no longer exist,
+// after their last values were emitted, so max_cgroups counts live cgroups.
+func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
+	var dead []uint64
+	for id := range seen {
+		if id == 0 || id == probes.OverflowCgroupID {
+			continue
+		}
+		path, ok := c.attrs.cgroupPath(id)
+		switch {
+		case ok && c.attrs.resolver.Exists(id, path):
+			delete(c.unresolved, id)
+		case ok || c.attrs.resolver.Gone(id):
+			dead = append(dead, id) // directory gone, or the kernel knows no such cgroup
+		default:
+			// Undecidable without file handles: give the rate-limited walk a few rounds.
+			if c.unresolved[id]++; c.unresolved[id] >= unresolvedRounds {
+				dead = append(dead, id)
+			}
+		}
+	}
+	if len(dead) == 0 {
+		return
+	}
+	isDead := map[uint64]bool{}
+	for _, id := range dead {
+		isDead[id] = true
+		for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
+			_ = m.Delete(id) // absent from some maps
+		}
+		delete(c.firstSeen, id)
+		delete(c.unresolved, id)
+		c.attrs.forget(id)
+	}
+	if c.cfg.TCP.PerPeer.Enabled {
+		var key probes.ProbesTcpPeerKey
+		var keys []probes.ProbesTcpPeerKey
+		var per []probes.ProbesTcpPeerStats
+		it := c.p.TCPPeerStats.Iterate()
+		for it.Next(&key, &per) {
+			if isDead[key.CgroupId] {
+				keys = append(keys, key)
+			}
+		}
+		for _, k := range keys {
+			_ = c.p.TCPPeerStats.Delete(k)
+		}
+	}
+}
+
+func (c *collector) logIterErr(table string, err error) {
+	if err != nil {
+		c.logger.Warn("reading eBPF map incomplete", zap.String("table", table), zap.Error(err))
+	}
+}
+
+// peerAddr converts an address of a BPF struct (IPv4 in the first 4 bytes) to netip.
+func peerAddr(family uint16, b [16]uint8) netip.Addr {
+	if family == afInet {
+		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
+	}
+	return netip.AddrFrom16(b)
+}
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)

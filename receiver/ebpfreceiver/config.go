@@ -1,0 +1,184 @@
+package ebpfreceiver // import "github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Histogram kinds.
+const (
+	HistogramExponential = "exponential"
+	HistogramExplicit    = "explicit"
+)
+
+// Config of the ebpf receiver.
+type Config struct {
+	// CollectionInterval is how often the kernel maps are read and metrics emitted.
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	// Histogram selects how the kernel's log2 histograms are emitted:
+	// "exponential" (exact, scale 0) or "explicit" (bounds 1, 2, 4, ..., also exact).
+	Histogram string `mapstructure:"histogram"`
+	// MaxCgroups caps the cgroups tracked per signal; data of further cgroups is
+	// folded into one overflow series and counted.
+	MaxCgroups uint32 `mapstructure:"max_cgroups"`
+	// RingBufferSize is the size in bytes of the BPF ring buffer carrying
+	// discrete events (a power of two and a multiple of the page size).
+	RingBufferSize uint32 `mapstructure:"ring_buffer_size"`
+	// Cgroups filters the cgroups whose data is emitted.
+	Cgroups CgroupFilter `mapstructure:"cgroups"`
+
+	TCP       TCPConfig    `mapstructure:"tcp"`
+	Scheduler SignalConfig `mapstructure:"scheduler"`
+	Memory    SignalConfig `mapstructure:"memory"`
+
+	// ProgramStats enables the kernel's BPF run-time statistics (BPF_ENABLE_STATS)
+	// while the receiver runs, reported as receiver self-metrics. It costs a
+	// few nanoseconds per program run.
+	ProgramStats bool `mapstructure:"program_stats"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SignalConfig switches one signal on or off.
+type SignalConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// TCPConfig configures the TCP signal.
+type TCPConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Spans emits one span per TCP connection, from establishment to close.
+	Spans bool `mapstructure:"spans"`
+	// PerPeer adds a breakdown of closed connections by peer address/port.
+	PerPeer PerPeerConfig `mapstructure:"per_peer"`
+}
+
+// PerPeerConfig configures the per-peer TCP breakdown.
+type PerPeerConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// MaxSeries caps the (cgroup, peer) series; connections beyond the cap
+	// are only counted in the per-cgroup totals and the overflow counter.
+	MaxSeries uint32 `mapstructure:"max_series"`
+}
+
+// CgroupFilter selects cgroups by their path relative to the cgroup2 mount
+// (for example "/kubepods.slice/..."). Exclude wins over include; an empty
+// include list includes everything.
+type CgroupFilter struct {
+	Include []string `mapstructure:"include"`
+	Exclude []string `mapstructure:"exclude"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+const (
+	defaultCollectionInterval = 10 * time.Second
+	defaultMaxCgroups         = 4096
+	defaultRingBufferSize     = 256 * 1024
+	defaultPeerMaxSeries      = 1024
+	maxMaxCgroups             = 1 << 20
+	maxRingBufferSize         = 1 << 30
+)
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		CollectionInterval: defaultCollectionInterval,
+		Histogram:          HistogramExponential,
+		MaxCgroups:         defaultMaxCgroups,
+		RingBufferSize:     defaultRingBufferSize,
+		TCP:                TCPConfig{Enabled: true, PerPeer: PerPeerConfig{MaxSeries: defaultPeerMaxSeries}},
+		Scheduler:          SignalConfig{Enabled: true},
+		Memory:             SignalConfig{Enabled: true},
+		ProgramStats:       true,
+	}
+}
+
+// Validate checks the configuration; every error names the key and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CollectionInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("collection_interval %v is too short: use at least 100ms (default 10s)", c.CollectionInterval))
+	}
+	if c.Histogram != HistogramExponential && c.Histogram != HistogramExplicit {
+		errs = append(errs, fmt.Errorf("histogram %q is unknown: use %q or %q", c.Histogram, HistogramExponential, HistogramExplicit))
+	}
+	if c.MaxCgroups == 0 || c.MaxCgroups > maxMaxCgroups {
+		errs = append(errs, fmt.Errorf("max_cgroups %d is out of range: use 1..%d (default %d)", c.MaxCgroups, maxMaxCgroups, defaultMaxCgroups))
+	}
+	page := uint32(os.Getpagesize())
+	switch rb := c.RingBufferSize; {
+	case rb == 0 || rb&(rb-1) != 0:
+		errs = append(errs, fmt.Errorf("ring_buffer_size %d is not a power of two: use e.g. %d", rb, defaultRingBufferSize))
+	case rb%page != 0:
+		errs = append(errs, fmt.Errorf("ring_buffer_size %d is not a multiple of the page size %d", rb, page))
+	case rb > maxRingBufferSize:
+		errs = append(errs, fmt.Errorf("ring_buffer_size %d is larger than %d", rb, maxRingBufferSize))
+	}
+	if c.TCP.PerPeer.Enabled && (c.TCP.PerPeer.MaxSeries == 0 || c.TCP.PerPeer.MaxSeries > maxMaxCgroups) {
+		errs = append(errs, fmt.Errorf("tcp.per_peer.max_series %d is out of range: use 1..%d", c.TCP.PerPeer.MaxSeries, maxMaxCgroups))
+	}
+	if c.TCP.Spans && !c.TCP.Enabled {
+		errs = append(errs, errors.New("tcp.spans needs tcp.enabled: true"))
+	}
+	if c.TCP.PerPeer.Enabled && !c.TCP.Enabled {
+		errs = append(errs, errors.New("tcp.per_peer.enabled needs tcp.enabled: true"))
+	}
+	if !c.TCP.Enabled && !c.Scheduler.Enabled && !c.Memory.Enabled {
+		errs = append(errs, errors.New("no signal enabled: set enabled: true in at least one of tcp, scheduler, memory"))
+	}
+	if _, err := c.Cgroups.compile(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// cgroupMatcher is the compiled form of a CgroupFilter.
+type cgroupMatcher struct {
+	include, exclude []*regexp.Regexp
+}
+
+func (f CgroupFilter) compile() (*cgroupMatcher, error) {
+	m := &cgroupMatcher{}
+	var errs []error
+	for i, p := range f.Include {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroups.include[%d] %q is not a valid regular expression: %w", i, p, err))
+			continue
+		}
+		m.include = append(m.include, re)
+	}
+	for i, p := range f.Exclude {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroups.exclude[%d] %q is not a valid regular expression: %w", i, p, err))
+			continue
+		}
+		m.exclude = append(m.exclude, re)
+	}
+	return m, errors.Join(errs...)
+}
+
+// Match reports whether data of the cgroup at path is emitted.
+func (m *cgroupMatcher) Match(path string) bool {
+	for _, re := range m.exclude {
+		if re.MatchString(path) {
+			return false
+		}
+	}
+	if len(m.include) == 0 {
+		return true
+	}
+	for _, re := range m.include {
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,9 @@
+// Package probes holds the compiled BPF programs of the eBPF receiver (sources
+// in bpf/ at the repository root) and their generated Go bindings.
+//
+// The object files and bindings are committed so that `go build` needs no
+// clang; `make generate` rebuilds them with clang-19 and CI checks they are
+// fresh.
+package probes
+
+//go:generate bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -tags linux -type sched_stats -type tcp_stats -type tcp_peer_key -type tcp_peer_stats -type memory_stats -type hist -type event_header -type exec_event -type exit_event -type oom_event -type tcp_conn_event -type tcp_reset_event Probes ../../../../bpf/ebpfreceiver.bpf.c -- -O2 -g -Wall -Werror -I../../../../bpf

@@ -1,0 +1,221 @@
+//go:build linux
+
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// OverflowCgroupID is the key that collects data of cgroups beyond the map capacity.
+const OverflowCgroupID = ^uint64(0)
+
+// Indexes of the overflow counter array, as enum overflow_kind in bpf/common.h.
+const (
+	OverflowTCP = iota
+	OverflowTCPPeer
+	OverflowSched
+	OverflowMemory
+	OverflowKinds
+)
+
+// Event types, as enum event_type in bpf/common.h.
+const (
+	EventExec     = 1
+	EventExit     = 2
+	EventOOM      = 3
+	EventTCPReset = 4
+	EventTCPConn  = 5
+)
+
+// HistSlots is the number of log2 slots of a struct hist (HIST_SLOTS).
+const HistSlots = len(ProbesHist{}.Slots)
+
+// Options selects the programs to load and sizes the maps.
+type Options struct {
+	TCP, Scheduler, Memory bool
+	TCPSpans               bool
+	TCPPerPeer             bool
+	TCPPeerMaxSeries       uint32
+	MaxCgroups             uint32
+	RingBufferSize         uint32
+	// Logs makes the programs send exec/exit/OOM/reset events; without it only
+	// metrics (and spans when TCPSpans) are produced.
+	Logs bool
+}
+
+// programsBySignal lists the programs of each signal, in attach order.
+var programsBySignal = map[string][]string{
+	"tcp": {
+		"handle_inet_sock_set_state", "handle_tcp_retransmit_skb",
+		"handle_tcp_send_reset", "handle_tcp_receive_reset",
+	},
+	"scheduler": {
+		"handle_sched_wakeup", "handle_sched_wakeup_new", "handle_sched_switch",
+		"handle_sched_process_fork", "handle_sched_process_exec", "handle_sched_process_exit",
+	},
+	"memory": {
+		"handle_mm_page_alloc", "handle_mm_page_alloc_extfrag",
+		"handle_direct_reclaim_begin", "handle_direct_reclaim_end", "handle_mark_victim",
+	},
+}
+
+// Set is a loaded and attached set of programs with their maps.
+type Set struct {
+	coll     *ebpf.Collection
+	links    []link.Link
+	Programs map[string]*ebpf.Program // attached programs by name
+
+	SchedStats   *ebpf.Map
+	TCPStats     *ebpf.Map
+	TCPPeerStats *ebpf.Map
+	MemoryStats  *ebpf.Map
+	Overflow     *ebpf.Map
+	RingDrops    *ebpf.Map
+	Events       *ebpf.Map
+}
+
+// Load checks the prerequisites, loads the enabled programs and attaches them.
+// Every error names its cause and the fix; nothing is left in the kernel on error.
+func Load(o Options) (s *Set, err error) {
+	if _, statErr := os.Stat("/sys/kernel/btf/vmlinux"); statErr != nil {
+		return nil, fmt.Errorf("kernel BTF not available (%v): the eBPF receiver needs a kernel built with "+
+			"CONFIG_DEBUG_INFO_BTF=y (exposed at /sys/kernel/btf/vmlinux; default on current distribution kernels); "+
+			"disable the ebpf receiver on this host or upgrade the kernel", statErr)
+	}
+	// Kernels before 5.11 account BPF memory against RLIMIT_MEMLOCK.
+	if rlErr := rlimit.RemoveMemlock(); rlErr != nil && !errors.Is(rlErr, unix.EPERM) {
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", rlErr)
+	}
+
+	spec, err := LoadProbes()
+	if err != nil {
+		return nil, err
+	}
+	enabled := map[string]bool{"tcp": o.TCP, "scheduler": o.Scheduler, "memory": o.Memory}
+	var attach []string
+	for signal, progs := range programsBySignal {
+		for _, p := range progs {
+			if enabled[signal] {
+				attach = append(attach, p)
+			} else {
+				delete(spec.Programs, p)
+			}
+		}
+	}
+	if len(attach) == 0 {
+		return nil, errors.New("no signal enabled: enable at least one of tcp, scheduler, memory")
+	}
+
+	for _, name := range []string{"sched_stats_map", "tcp_stats_map", "memory_stats_map"} {
+		spec.Maps[name].MaxEntries = o.MaxCgroups + 1 // + the overflow entry
+	}
+	spec.Maps["tcp_peer_stats_map"].MaxEntries = max(o.TCPPeerMaxSeries, 1)
+	spec.Maps["events"].MaxEntries = o.RingBufferSize
+	if err := spec.Variables["tcp_spans_enabled"].Set(o.TCPSpans); err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["tcp_per_peer_enabled"].Set(o.TCPPerPeer); err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["logs_enabled"].Set(o.Logs); err != nil {
+		return nil, err
+	}
+
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, explainLoadError(err)
+	}
+	s = &Set{
+		coll:         coll,
+		Programs:     map[string]*ebpf.Program{},
+		SchedStats:   coll.Maps["sched_stats_map"],
+		TCPStats:     coll.Maps["tcp_stats_map"],
+		TCPPeerStats: coll.Maps["tcp_peer_stats_map"],
+		MemoryStats:  coll.Maps["memory_stats_map"],
+		Overflow:     coll.Maps["overflow"],
+		RingDrops:    coll.Maps["ringbuf_drops"],
+		Events:       coll.Maps["events"],
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+			s = nil
+		}
+	}()
+
+	// The overflow entries must exist before any program can need them.
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range []struct {
+		m    *ebpf.Map
+		zero any
+	}{
+		{s.SchedStats, make([]ProbesSchedStats, ncpu)},
+		{s.TCPStats, make([]ProbesTcpStats, ncpu)},
+		{s.MemoryStats, make([]ProbesMemoryStats, ncpu)},
+	} {
+		if err := m.m.Update(OverflowCgroupID, m.zero, ebpf.UpdateNoExist); err != nil {
+			return nil, fmt.Errorf("creating overflow entry in %s: %w", m.m, err)
+		}
+	}
+
+	for _, name := range attach {
+		prog := coll.Programs[name]
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, fmt.Errorf("attaching %s (%s): %w", name, spec.Programs[name].AttachTo, explainLoadError(err))
+		}
+		s.links = append(s.links, l)
+		s.Programs[name] = prog
+	}
+	return s, nil
+}
+
+// Close detaches every program and closes all maps and programs.
+func (s *Set) Close() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	s.links = nil
+	if s.coll != nil {
+		s.coll.Close()
+		s.coll = nil
+	}
+	return errors.Join(errs...)
+}
+
+// verifierLogTail is how many lines of a verifier log an error message keeps.
+const verifierLogTail = 20
+
+// explainLoadError turns kernel errors into messages that name cause and fix.
+func explainLoadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		lines := ve.Log
+		if len(lines) > verifierLogTail {
+			lines = lines[len(lines)-verifierLogTail:]
+		}
+		return fmt.Errorf("the kernel's BPF verifier rejected a program of the eBPF receiver "+
+			"(kernel too old or built without a needed feature; tp_btf, task and socket storage "+
+			"need Linux >= 5.11, non-preallocated per-CPU maps in tracing programs Linux >= 6.1): %v\n"+
+			"verifier log (last %d lines):\n%s", ve.Cause, len(lines), strings.Join(lines, "\n"))
+	}
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("permission denied loading BPF programs (%w): the collector needs the "+
+			"capabilities CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8) or must run as root. "+
+			"In Kubernetes add to the container: securityContext: {capabilities: {add: [\"BPF\", \"PERFMON\"]}} "+
+			"(or privileged: true); with systemd set AmbientCapabilities=CAP_BPF CAP_PERFMON", err)
+	}
+	return err
+}
