@@ -108,6 +108,15 @@ func runWorkload(name string, args []string) int {
 		}
 	case "exit": // exit with a code
 		return arg(0)
+	case "spawn": // run /bin/true N times
+		for range arg(0) {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+	case "start-without-caps":
+		return startWithoutCaps()
 	}
 	return 0
 }

@@ -1,0 +1,320 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadatatest"
+)
+
+// blockingLogs is a logs consumer that blocks until released, like a stuck pipeline.
+type blockingLogs struct {
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	records int
+}
+
+func (b *blockingLogs) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+func (b *blockingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	b.records += ld.LogRecordCount()
+	b.mu.Unlock()
+	return nil
+}
+
+// telemetrySum reads a self-metric's data points summed over attribute sets.
+func telemetrySum(t *testing.T, tt *componenttest.Telemetry, name string, match func(metricdata.DataPoint[int64]) bool) int64 {
+	t.Helper()
+	m, err := tt.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		for _, dp := range d.DataPoints {
+			if match == nil || match(dp) {
+				n += dp.Value
+			}
+		}
+	case metricdata.Gauge[int64]:
+		for _, dp := range d.DataPoints {
+			n += dp.Value
+		}
+	}
+	return n
+}
+
+func attrIs(key, value string) func(metricdata.DataPoint[int64]) bool {
+	return func(dp metricdata.DataPoint[int64]) bool {
+		v, ok := dp.Attributes.Value(attribute.Key(key))
+		return ok && v.AsString() == value
+	}
+}
+
+// Tiny ring buffer and a stuck logs pipeline: the kernel side must drop and
+// count, the collector stays alive, user-space memory stays bounded and the
+// aggregated counters lose nothing.
+func TestRingBufferOverflow(t *testing.T) {
+	requireRoot(t)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.CollectionInterval = 200 * time.Millisecond
+	cfg.RingBufferSize = uint32(os.Getpagesize())
+	cfg.TCP.Enabled, cfg.Memory.Enabled = false, false
+	set := metadatatest.NewSettings(tt)
+	metrics := new(consumertest.MetricsSink)
+	logs := &blockingLogs{release: make(chan struct{})}
+	mr, err := f.CreateMetrics(context.Background(), set, cfg, metrics)
+	require.NoError(t, err)
+	lr, err := f.CreateLogs(context.Background(), set, cfg, logs)
+	require.NoError(t, err)
+	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	cg := newTestCgroup(t)
+	const procs = 400
+	w := startWorkload(t, cg, "spawn", strconv.Itoa(procs))
+	w.go_(t)
+	require.Equal(t, 0, w.wait(t))
+
+	eventually(t, "dropped events reported", func() (bool, string) {
+		d := telemetrySum(t, tt, "otelcol_receiver_ebpf_ring_buffer_dropped_events", nil)
+		return d > 0, fmt.Sprintf("dropped=%d", d)
+	})
+	// Metrics keep flowing while the logs pipeline is stuck, and count every process.
+	eventually(t, "exact process counts despite the drops", func() (bool, string) {
+		v := metricsLatest(metrics, cg.path)
+		execs, exits := v.sum("ebpf.sched.execs"), v.sum("ebpf.sched.processes.exited")
+		return execs == procs+1 && exits >= procs+1, fmt.Sprintf("execs=%d exits=%d", execs, exits)
+	})
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	require.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(64<<20), "user-space memory must stay bounded")
+
+	dropped := telemetrySum(t, tt, "otelcol_receiver_ebpf_ring_buffer_dropped_events", nil)
+	close(logs.release)
+	require.NoError(t, lr.Shutdown(context.Background()))
+	require.NoError(t, mr.Shutdown(context.Background()))
+	t.Logf("delivered %d log records, kernel dropped %d events", logs.records, dropped)
+	require.Less(t, logs.records, 2*(procs+1), "more records than events")
+}
+
+func metricsLatest(sink *consumertest.MetricsSink, path string) *cgroupValues {
+	return (&sinks{metrics: sink}).latest(path)
+}
+
+// Beyond max_cgroups data goes to the overflow series and the overflow counter rises.
+func TestCgroupOverflow(t *testing.T) {
+	requireRoot(t)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.CollectionInterval = 200 * time.Millisecond
+	cfg.MaxCgroups = 2 // the host's busy cgroups fill this at once
+	cfg.TCP.Enabled, cfg.Memory.Enabled = false, false
+	sink := new(consumertest.MetricsSink)
+	mr, err := f.CreateMetrics(context.Background(), metadatatest.NewSettings(tt), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+
+	for range 3 {
+		cg := newTestCgroup(t)
+		w := startWorkload(t, cg, "sleep", "20")
+		w.go_(t)
+		require.Equal(t, 0, w.wait(t))
+	}
+	eventually(t, "overflow series and counter", func() (bool, string) {
+		n := telemetrySum(t, tt, "otelcol_receiver_ebpf_cgroup_overflow", attrIs("table", "scheduler"))
+		var overflowSeries bool
+		for _, md := range sink.AllMetrics() {
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				if v, ok := md.ResourceMetrics().At(i).Resource().Attributes().Get(attrCgroupOverflow); ok && v.Bool() {
+					overflowSeries = true
+				}
+			}
+		}
+		return n > 0 && overflowSeries, fmt.Sprintf("overflow counter=%d series=%v", n, overflowSeries)
+	})
+}
+
+// The kernel's BPF statistics show up as per-program self-metrics.
+func TestProgramStatsSelfMetrics(t *testing.T) {
+	requireRoot(t)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	mr, err := f.CreateMetrics(context.Background(), metadatatest.NewSettings(tt), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, mr.Shutdown(context.Background())) })
+	eventually(t, "run count and run time of handle_sched_switch", func() (bool, string) {
+		runs := telemetrySum(t, tt, "otelcol_receiver_ebpf_program_run_count", attrIs("program", "handle_sched_switch"))
+		ns := telemetrySum(t, tt, "otelcol_receiver_ebpf_program_run_time", attrIs("program", "handle_sched_switch"))
+		return runs > 0 && ns > 0, fmt.Sprintf("runs=%d ns=%d", runs, ns)
+	})
+}
+
+// Start/stop three times: file descriptors and the kernel's program list
+// return to the baseline.
+func TestLifecycleReleasesKernelResources(t *testing.T) {
+	requireRoot(t)
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.CollectionInterval = 100 * time.Millisecond
+	cfg.TCP.Spans = true
+	cfg.TCP.PerPeer.Enabled = true
+
+	// Programs closed by earlier tests are freed asynchronously (after an RCU
+	// grace period): wait for a stable baseline.
+	progsBefore := kernelPrograms(t)
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		now := kernelPrograms(t)
+		if equalIDs(now, progsBefore) {
+			break
+		}
+		progsBefore = now
+	}
+	fdsBefore := openFDs(t)
+	for i := range 3 {
+		s := &sinks{metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), traces: new(consumertest.TracesSink)}
+		set := metadatatest.NewSettings(componenttest.NewTelemetry())
+		mr, err := f.CreateMetrics(context.Background(), set, cfg, s.metrics)
+		require.NoError(t, err)
+		lr, err := f.CreateLogs(context.Background(), set, cfg, s.logs)
+		require.NoError(t, err)
+		tr, err := f.CreateTraces(context.Background(), set, cfg, s.traces)
+		require.NoError(t, err)
+		require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, tr.Start(context.Background(), componenttest.NewNopHost()))
+		require.Len(t, kernelPrograms(t), len(progsBefore)+15, "round %d: all 15 programs must be loaded", i)
+		eventually(t, "a metrics batch", func() (bool, string) { return s.metrics.DataPointCount() > 0, "" })
+		require.NoError(t, tr.Shutdown(context.Background()))
+		require.NoError(t, lr.Shutdown(context.Background()))
+		require.NoError(t, mr.Shutdown(context.Background()))
+	}
+	// Program and map release is synchronous on close; give the runtime a moment for fds of exited goroutines.
+	eventually(t, "baseline fds and kernel programs", func() (bool, string) {
+		fds, progs := openFDs(t), kernelPrograms(t)
+		return fds == fdsBefore && equalIDs(progs, progsBefore),
+			fmt.Sprintf("fds %d (baseline %d), programs %v (baseline %v)", fds, fdsBefore, progs, progsBefore)
+	})
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
+}
+
+// kernelPrograms lists the ids of all BPF programs loaded in the kernel.
+func kernelPrograms(t *testing.T) []ebpf.ProgramID {
+	t.Helper()
+	var ids []ebpf.ProgramID
+	id := ebpf.ProgramID(0)
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) {
+			break
+		}
+		require.NoError(t, err)
+		ids = append(ids, next)
+		id = next
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func equalIDs(a, b []ebpf.ProgramID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Without CAP_BPF/CAP_PERFMON, Start fails with an error naming the
+// capabilities and the securityContext to add, and the process lives on.
+func TestStartErrorWithoutCapabilities(t *testing.T) {
+	requireRoot(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), workloadEnv+"=start-without-caps")
+	cmd.Stdin = strings.NewReader("go\n")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the process must survive the failed Start: %s", out)
+	msg := string(out)
+	for _, want := range []string{"CAP_BPF", "CAP_PERFMON", "securityContext", "BPF", "PERFMON"} {
+		require.Contains(t, msg, want)
+	}
+}
+
+// startWithoutCaps runs in a child: drop every capability, then Start.
+func startWithoutCaps() int {
+	// Capabilities are per thread: this goroutine stays on the thread that
+	// drops them, and Start loads the programs synchronously on it.
+	runtime.LockOSThread()
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		fmt.Println("capset:", err)
+		return 1
+	}
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	mr, err := f.CreateMetrics(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, consumertest.NewNop())
+	if err != nil {
+		fmt.Println("create:", err)
+		return 1
+	}
+	err = mr.Start(context.Background(), componenttest.NewNopHost())
+	fmt.Println(err)
+	_ = mr.Shutdown(context.Background())
+	if err == nil {
+		return 1
+	}
+	return 0
+}
