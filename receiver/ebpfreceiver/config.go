@@ -10,6 +10,12 @@ import (
 	"go.opentelemetry.io/collector/component"
 )
 
+// OnStartError values.
+const (
+	OnStartErrorFail   = "fail"
+	OnStartErrorReport = "report"
+)
+
 // Histogram kinds.
 const (
 	HistogramExponential = "exponential"
@@ -35,6 +41,13 @@ type Config struct {
 	TCP       TCPConfig    `mapstructure:"tcp"`
 	Scheduler SignalConfig `mapstructure:"scheduler"`
 	Memory    SignalConfig `mapstructure:"memory"`
+
+	// OnStartError decides what a failed Start (no BTF, missing capabilities,
+	// verifier rejection, not Linux) does: "fail" (default) stops the
+	// collector from starting; "report" logs the error, reports the receiver
+	// as permanently failed through component status and lets the rest of the
+	// collector run without eBPF data.
+	OnStartError string `mapstructure:"on_start_error"`
 
 	// ProgramStats enables the kernel's BPF run-time statistics (BPF_ENABLE_STATS)
 	// while the receiver runs, reported as receiver self-metrics. It costs a
@@ -96,6 +109,7 @@ func createDefaultConfig() component.Config {
 		Scheduler:          SignalConfig{Enabled: true},
 		Memory:             SignalConfig{Enabled: true},
 		ProgramStats:       true,
+		OnStartError:       OnStartErrorFail,
 	}
 }
 
@@ -107,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Histogram != HistogramExponential && c.Histogram != HistogramExplicit {
 		errs = append(errs, fmt.Errorf("histogram %q is unknown: use %q or %q", c.Histogram, HistogramExponential, HistogramExplicit))
+	}
+	if c.OnStartError != OnStartErrorFail && c.OnStartError != OnStartErrorReport {
+		errs = append(errs, fmt.Errorf("on_start_error %q is unknown: use %q or %q", c.OnStartError, OnStartErrorFail, OnStartErrorReport))
 	}
 	if c.MaxCgroups == 0 || c.MaxCgroups > maxMaxCgroups {
 		errs = append(errs, fmt.Errorf("max_cgroups %d is out of range: use 1..%d (default %d)", c.MaxCgroups, maxMaxCgroups, defaultMaxCgroups))

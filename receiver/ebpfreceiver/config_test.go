@@ -46,6 +46,7 @@ func TestConfigCustom(t *testing.T) {
 	want.MaxCgroups = 512
 	want.RingBufferSize = 1 << 20
 	want.ProgramStats = false
+	want.OnStartError = OnStartErrorReport
 	want.Cgroups = CgroupFilter{Include: []string{"^/kubepods"}, Exclude: []string{"conmon"}}
 	want.TCP = TCPConfig{Enabled: true, Spans: true, PerPeer: PerPeerConfig{Enabled: true, MaxSeries: 200}}
 	want.Scheduler.Enabled = false
@@ -62,6 +63,7 @@ func TestConfigErrors(t *testing.T) {
 		"ebpf/nothing_enabled":            "no signal enabled",
 		"ebpf/spans_without_tcp":          "tcp.spans needs tcp.enabled",
 		"ebpf/zero_cgroups":               "max_cgroups 0 is out of range",
+		"ebpf/bad_on_start_error":         `on_start_error "ignore" is unknown`,
 		"ebpf/short_interval":             "collection_interval 1ms is too short",
 	}
 	for id, want := range tests {

@@ -5,8 +5,10 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
 )
@@ -95,11 +97,17 @@ func (h *receiverHandle) Start(ctx context.Context, host component.Host) error {
 	defer s.mu.Unlock()
 	if s.started == 0 {
 		impl, err := newEBPFReceiver(s.cfg, s.set, s.metrics, s.logs, s.traces)
-		if err != nil {
-			return err
+		if err == nil {
+			err = impl.Start(ctx, host)
 		}
-		if err := impl.Start(ctx, host); err != nil {
-			return err
+		if err != nil {
+			if s.cfg.OnStartError != OnStartErrorReport {
+				return err
+			}
+			// Keep the collector running without eBPF data, loudly.
+			s.set.Logger.Error("ebpf receiver not started; the collector runs without eBPF data (on_start_error: report)", zap.Error(err))
+			componentstatus.ReportStatus(host, componentstatus.NewPermanentErrorEvent(err))
+			impl = nil
 		}
 		s.impl = impl
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -290,6 +292,7 @@ func TestStartErrorWithoutCapabilities(t *testing.T) {
 	for _, want := range []string{"CAP_BPF", "CAP_PERFMON", "securityContext", "BPF", "PERFMON"} {
 		require.Contains(t, msg, want)
 	}
+	require.Contains(t, msg, "report mode: Start returned <nil>, status StatusPermanentError")
 }
 
 // startWithoutCaps runs in a child: drop every capability, then Start.
@@ -316,5 +319,19 @@ func startWithoutCaps() int {
 	if err == nil {
 		return 1
 	}
+	// on_start_error: report keeps the collector running and reports the status.
+	cfg = f.CreateDefaultConfig().(*Config)
+	cfg.OnStartError = OnStartErrorReport
+	mr, _ = f.CreateMetrics(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, consumertest.NewNop())
+	host := &statusHost{}
+	err = mr.Start(context.Background(), host)
+	fmt.Printf("report mode: Start returned %v, status %v\n", err, host.last)
+	_ = mr.Shutdown(context.Background())
 	return 0
 }
+
+// statusHost records component status events.
+type statusHost struct{ last componentstatus.Status }
+
+func (*statusHost) GetExtensions() map[component.ID]component.Component { return nil }
+func (h *statusHost) Report(e *componentstatus.Event)                   { h.last = e.Status() }
