@@ -64,6 +64,32 @@ type extraction struct {
 	otelAnnotations     bool
 	// preciseDeployment and preciseCronJob ask for the ReplicaSet / Job metadata watches.
 	preciseDeployment, preciseCronJob bool
+	// podFields are the enabled attributes read straight from the pod, resolved once so tagging
+	// does no per-attribute configuration lookups.
+	podFields []podField
+}
+
+type podField struct {
+	attr string
+	get  func(*podcache.Pod) string
+}
+
+var podFieldGetters = []podField{
+	{attrPodName, func(p *podcache.Pod) string { return p.Name }},
+	{attrPodUID, func(p *podcache.Pod) string { return p.UID }},
+	{attrPodHostname, func(p *podcache.Pod) string { return p.Hostname }},
+	{attrPodStartTime, func(p *podcache.Pod) string { return p.StartTime }},
+	{attrNamespaceName, func(p *podcache.Pod) string { return p.Namespace }},
+	{attrServiceNamespace, func(p *podcache.Pod) string { return p.Namespace }},
+	{attrNodeName, func(p *podcache.Pod) string { return p.NodeName }},
+	{attrReplicaSetName, func(p *podcache.Pod) string { return p.ReplicaSetName }},
+	{attrReplicaSetUID, func(p *podcache.Pod) string { return p.ReplicaSetUID }},
+	{attrStatefulSetName, func(p *podcache.Pod) string { return p.StatefulSetName }},
+	{attrStatefulSetUID, func(p *podcache.Pod) string { return p.StatefulSetUID }},
+	{attrDaemonSetName, func(p *podcache.Pod) string { return p.DaemonSetName }},
+	{attrDaemonSetUID, func(p *podcache.Pod) string { return p.DaemonSetUID }},
+	{attrJobName, func(p *podcache.Pod) string { return p.JobName }},
+	{attrJobUID, func(p *podcache.Pod) string { return p.JobUID }},
 }
 
 func (e *extraction) has(attr string) bool { return e.metadata[attr] }
@@ -77,6 +103,11 @@ func compileExtraction(cfg ExtractConfig) *extraction {
 	}
 	for _, m := range cfg.Metadata {
 		e.metadata[m] = true
+	}
+	for _, f := range podFieldGetters {
+		if e.metadata[f.attr] {
+			e.podFields = append(e.podFields, f)
+		}
 	}
 	compile := func(rules []FieldExtractConfig, kind string, into map[string][]fieldRule) {
 		for _, r := range rules {
@@ -174,25 +205,14 @@ func (e *extraction) applyPod(c *podcache.Cache, pod *podcache.Pod, attrs pcommo
 			putIfAbsent(attrs, attr, v)
 		}
 	}
-	put(attrPodName, pod.Name)
-	put(attrPodUID, pod.UID)
-	put(attrPodHostname, pod.Hostname)
-	put(attrPodStartTime, pod.StartTime)
-	put(attrNamespaceName, pod.Namespace)
-	put(attrServiceNamespace, pod.Namespace)
-	put(attrNodeName, pod.NodeName)
+	for _, f := range e.podFields {
+		if v := f.get(pod); v != "" {
+			putIfAbsent(attrs, f.attr, v)
+		}
+	}
 	if e.has(attrPodIP) && len(pod.IPs) > 0 && !pod.HostNetwork {
 		putIfAbsent(attrs, attrPodIP, pod.IPs[0])
 	}
-	put(attrReplicaSetName, pod.ReplicaSetName)
-	put(attrReplicaSetUID, pod.ReplicaSetUID)
-	put(attrStatefulSetName, pod.StatefulSetName)
-	put(attrStatefulSetUID, pod.StatefulSetUID)
-	put(attrDaemonSetName, pod.DaemonSetName)
-	put(attrDaemonSetUID, pod.DaemonSetUID)
-	put(attrJobName, pod.JobName)
-	put(attrJobUID, pod.JobUID)
-
 	deploymentName, deploymentUID := pod.DeploymentName, ""
 	var rs, deployment *podcache.Object
 	if pod.ReplicaSetUID != "" && e.preciseDeployment {

@@ -111,6 +111,7 @@ func newTagger(set processor.Settings, cfg *Config) (*tagger, error) {
 		Namespace:         cfg.Filter.Namespace,
 		LabelSelector:     labelSel,
 		FieldSelector:     fieldSel,
+		NodeName:          cfg.Filter.nodeFilter(),
 		DeleteGracePeriod: cfg.PodDeleteGracePeriod,
 	}
 	api := cfg.APIConfig

@@ -43,8 +43,14 @@ type fakeCluster struct {
 }
 
 func newFakeCluster(t *testing.T, objs ...runtime.Object) *fakeCluster {
+	return newFakeClusterB(t, objs...)
+}
+
+func newFakeClusterB(t testing.TB, objs ...runtime.Object) *fakeCluster {
 	scheme := metadatafake.NewTestScheme()
-	require.NoError(t, metav1.AddMetaToScheme(scheme))
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
 	fc := &fakeCluster{core: fake.NewClientset(objs...), meta: metadatafake.NewSimpleMetadataClient(scheme)}
 	prev := clientsFactory
 	clientsFactory = func(APIConfig) (podcache.Clients, error) {
@@ -52,6 +58,20 @@ func newFakeCluster(t *testing.T, objs ...runtime.Object) *fakeCluster {
 	}
 	t.Cleanup(func() { clientsFactory = prev })
 	return fc
+}
+
+// waitWatching waits until the pod watch is open: the fake tracker does not replay events that
+// happen between the list and the watch, as a real API server does through resource versions.
+func (fc *fakeCluster) waitWatching(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, a := range fc.core.Actions() {
+			if a.GetVerb() == "watch" && a.GetResource().Resource == "pods" {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 5*time.Millisecond)
 }
 
 type podOpt func(*corev1.Pod)
@@ -286,6 +306,7 @@ func TestLabelsAnnotationsAndUpdates(t *testing.T) {
 	cfg.Extract.Annotations = []FieldExtractConfig{{TagName: "sha", Key: "git-sha"}}
 	cfg.Extract.OtelAnnotations = true
 	h := startProcessors(t, cfg)
+	fc.waitWatching(t)
 
 	got := h.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.7"})[0]
 	assert.Equal(t, "payments", attrString(got, "k8s.pod.label.team"))
@@ -316,6 +337,7 @@ func TestDeleteGracePeriodAndIPReuse(t *testing.T) {
 	cfg := testConfig()
 	cfg.PodDeleteGracePeriod = time.Hour
 	h := startProcessors(t, cfg)
+	fc.waitWatching(t)
 
 	require.NoError(t, fc.core.CoreV1().Pods("shop").Delete(context.Background(), "old", metav1.DeleteOptions{}))
 	// Late data of the deleted pod is still tagged (by uid and by IP while nobody else has it).
@@ -339,6 +361,7 @@ func TestDeleteWithoutGraceForgetsPod(t *testing.T) {
 	cfg := testConfig()
 	cfg.PodDeleteGracePeriod = 0
 	h := startProcessors(t, cfg)
+	fc.waitWatching(t)
 	require.NoError(t, fc.core.CoreV1().Pods("shop").Delete(context.Background(), "gone", metav1.DeleteOptions{}))
 	require.Eventually(t, func() bool {
 		got := h.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.21"})[0]
@@ -476,6 +499,7 @@ func TestHoldOnMiss(t *testing.T) {
 	cfg := testConfig()
 	cfg.HoldOnMiss = HoldOnMissConfig{Timeout: 5 * time.Second, MaxBatches: 4}
 	h := startProcessors(t, cfg)
+	fc.waitWatching(t)
 
 	var wg sync.WaitGroup
 	var got pcommon.Map

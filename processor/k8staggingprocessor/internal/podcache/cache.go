@@ -37,12 +37,15 @@ type Settings struct {
 	// LabelSelector and FieldSelector are passed to the API server; an agent's node filter is the
 	// field selector spec.nodeName=<node>.
 	LabelSelector, FieldSelector string
+	// NodeName is the agent's node (from the node filter): the node metadata watch is then
+	// restricted to that one node.
+	NodeName string
 	// DeleteGracePeriod keeps deleted pods this long.
 	DeleteGracePeriod time.Duration
 }
 
 func (s Settings) key() string {
-	return fmt.Sprintf("%s|ns=%s|ls=%s|fs=%s|grace=%s", s.APIKey, s.Namespace, s.LabelSelector, s.FieldSelector, s.DeleteGracePeriod)
+	return fmt.Sprintf("%s|ns=%s|ls=%s|fs=%s|node=%s|grace=%s", s.APIKey, s.Namespace, s.LabelSelector, s.FieldSelector, s.NodeName, s.DeleteGracePeriod)
 }
 
 // Kind is a Kubernetes resource watched metadata-only when a consumer extracts from it.
@@ -202,14 +205,25 @@ func (c *Cache) start() {
 
 	for kind, store := range c.objects {
 		gvr := kindGVR[kind]
-		res := c.clients.Metadata.Resource(gvr)
+		var res metadata.ResourceInterface = c.clients.Metadata.Resource(gvr)
+		if c.settings.Namespace != "" && !store.clusterScoped() {
+			// Workloads of a namespace-restricted cache: a namespaced Role is enough.
+			res = c.clients.Metadata.Resource(gvr).Namespace(c.settings.Namespace)
+		}
+		fieldSel := ""
+		if kind == KindNode && c.settings.NodeName != "" {
+			// An agent only needs its own node.
+			fieldSel = "metadata.name=" + c.settings.NodeName
+		}
 		store.onSynced = c.syncDone
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				opts.FieldSelector = fieldSel
 				l, err := res.List(ctx, opts)
 				return l, c.explain(err, "list", gvr.Group, gvr.Resource)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				opts.FieldSelector = fieldSel
 				w, err := res.Watch(ctx, opts)
 				return w, c.explain(err, "watch", gvr.Group, gvr.Resource)
 			},
