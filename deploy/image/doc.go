@@ -1,0 +1,3 @@
+// Package image holds the Containerfile, default config and build script of the otelcol-custom
+// container image; its test builds and smoke-tests the image.
+package image
