@@ -190,6 +190,7 @@ func TestRealAPIServerRBAC(t *testing.T) {
 		cfg.WaitForMetadataTimeout = 5 * time.Second
 		err := startErr(t, cfg)
 		require.Error(t, err)
+		t.Logf("Start error: %v", err)
 		assert.Regexp(t, `forbids "(list|watch)" on "pods"`, err.Error())
 		assert.Contains(t, err.Error(), `resources: ["pods"], verbs: ["get", "list", "watch"]`)
 	})

@@ -147,6 +147,9 @@ type Cache struct {
 	synced      chan struct{}
 	lastErr     atomic.Pointer[error]
 	errCount    atomic.Int64
+	logMu       sync.Mutex
+	lastLogged  string
+	lastLogTime time.Time
 
 	listenersMu sync.Mutex
 	listeners   map[int]func(error)
@@ -193,12 +196,12 @@ func (c *Cache) start() {
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			c.applySelectors(&opts)
 			l, err := c.clients.Core.CoreV1().Pods(c.settings.Namespace).List(ctx, opts)
-			return l, c.explain(err, "list", "", "pods")
+			return l, c.failed(err, "list", "", "pods")
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			c.applySelectors(&opts)
 			w, err := c.clients.Core.CoreV1().Pods(c.settings.Namespace).Watch(ctx, opts)
-			return w, c.explain(err, "watch", "", "pods")
+			return w, c.failed(err, "watch", "", "pods")
 		},
 	}
 	c.run(ctx, "pods", watchListAware(podLW, c.clients.Core), &corev1.Pod{}, &podStore{c: c, once: c.syncDone})
@@ -220,12 +223,12 @@ func (c *Cache) start() {
 			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 				opts.FieldSelector = fieldSel
 				l, err := res.List(ctx, opts)
-				return l, c.explain(err, "list", gvr.Group, gvr.Resource)
+				return l, c.failed(err, "list", gvr.Group, gvr.Resource)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 				opts.FieldSelector = fieldSel
 				w, err := res.Watch(ctx, opts)
-				return w, c.explain(err, "watch", gvr.Group, gvr.Resource)
+				return w, c.failed(err, "watch", gvr.Group, gvr.Resource)
 			},
 		}
 		c.run(ctx, string(kind), watchListAware(lw, c.clients.Metadata), &metav1.PartialObjectMetadata{}, store)
@@ -276,7 +279,8 @@ func (c *Cache) run(ctx context.Context, name string, lw cache.ListerWatcher, ex
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil {
+			var seen *reportedError
+			if err != nil && !errors.As(err, &seen) {
 				c.reportError(fmt.Errorf("watching %s: %w", name, err))
 			}
 			if time.Since(began) > time.Minute {
@@ -302,7 +306,9 @@ func (c *Cache) fetchClusterUID(ctx context.Context) {
 			c.syncDone()
 			return
 		}
-		c.reportError(fmt.Errorf("reading cluster uid: %w", c.explain(err, "get", "", "namespaces")))
+		if ctx.Err() == nil {
+			c.reportError(fmt.Errorf("reading cluster uid: %w", c.explain(err, "get", "", "namespaces")))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -333,6 +339,24 @@ func (e *ForbiddenError) Error() string {
 
 func (e *ForbiddenError) Unwrap() error { return e.Err }
 
+// reportedError marks an error already counted and logged where it happened.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }
+
+// failed reports a list or watch failure as it happens (the reflector retries some of them, such
+// as a refused connection while the API server is down, without returning them) and marks it
+// reported. Cancellation at shutdown is not a failure.
+func (c *Cache) failed(err error, verb, group, resource string) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	err = c.explain(err, verb, group, resource)
+	c.reportError(fmt.Errorf("%s %s: %w", verb, resource, err))
+	return &reportedError{err: err}
+}
+
 func (c *Cache) explain(err error, verb, group, resource string) error {
 	if err == nil {
 		return nil
@@ -347,17 +371,32 @@ func (c *Cache) explain(err error, verb, group, resource string) error {
 func (c *Cache) reportError(err error) {
 	c.errCount.Add(1)
 	c.lastErr.Store(&err)
-	var forbidden *ForbiddenError
-	if errors.As(err, &forbidden) {
-		c.logger.Error("k8s_tagging cannot read Kubernetes metadata; data stays untagged until the permission is granted", zap.Error(err))
-	} else {
-		c.logger.Warn("k8s_tagging watch failed; tagging continues from the cache and the watch is retried", zap.Error(err))
+	if c.shouldLog(err) {
+		var forbidden *ForbiddenError
+		if errors.As(err, &forbidden) {
+			c.logger.Error("k8s_tagging cannot read Kubernetes metadata; data stays untagged until the permission is granted", zap.Error(err))
+		} else {
+			c.logger.Warn("k8s_tagging watch failed; tagging continues from the cache and the watch is retried", zap.Error(err))
+		}
 	}
 	c.listenersMu.Lock()
 	for _, l := range c.listeners {
 		l(err)
 	}
 	c.listenersMu.Unlock()
+}
+
+// shouldLog limits logging to one line per distinct error per 30 s: while the API server is down
+// the reflector retries every second or so.
+func (c *Cache) shouldLog(err error) bool {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	msg := err.Error()
+	if msg == c.lastLogged && time.Since(c.lastLogTime) < 30*time.Second {
+		return false
+	}
+	c.lastLogged, c.lastLogTime = msg, time.Now()
+	return true
 }
 
 // LastError returns the most recent watch error, nil if none.
