@@ -146,7 +146,7 @@ func TestPersistentQueueSurvivesKill9(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("child did not queue its batches in 60 s: %s", out.String())
 	}
-	time.Sleep(500 * time.Millisecond) // let it be mid-retry
+	time.Sleep(500 * time.Millisecond)     // let it be mid-retry
 	require.NoError(t, cmd.Process.Kill()) // SIGKILL: no shutdown, no flush
 	_ = cmd.Wait()
 
