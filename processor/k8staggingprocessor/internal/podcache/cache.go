@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/watchlist"
 )
 
 // Clients are the API clients a cache uses: the typed client for pods, the metadata-only client
@@ -204,7 +203,7 @@ func (c *Cache) start() {
 			return w, c.failed(err, "watch", "", "pods")
 		},
 	}
-	c.run(ctx, "pods", watchListAware(podLW, c.clients.Core), &corev1.Pod{}, &podStore{c: c, once: c.syncDone})
+	c.run(ctx, "pods", plainListWatch(podLW), &corev1.Pod{}, &podStore{c: c, once: c.syncDone})
 
 	for kind, store := range c.objects {
 		gvr := kindGVR[kind]
@@ -231,7 +230,7 @@ func (c *Cache) start() {
 				return w, c.failed(err, "watch", gvr.Group, gvr.Resource)
 			},
 		}
-		c.run(ctx, string(kind), watchListAware(lw, c.clients.Metadata), &metav1.PartialObjectMetadata{}, store)
+		c.run(ctx, string(kind), plainListWatch(lw), &metav1.PartialObjectMetadata{}, store)
 	}
 	if c.needs.ClusterUID {
 		c.done.Add(1)
@@ -245,19 +244,20 @@ func (c *Cache) syncDone() {
 	}
 }
 
-// watchListAware lets the reflector use streaming lists (WatchList) against real API servers and
-// fall back to plain list+watch for clients that cannot do it (client-go fakes).
-func watchListAware(lw *cache.ListWatch, client any) cache.ListerWatcher {
-	return listWatch{ListWatch: lw, noWatchList: watchlist.DoesClientNotSupportWatchListSemantics(client)}
+// plainListWatch makes the reflector start with a plain list at resourceVersion 0 (served in one
+// response from the API server's watch cache) instead of a streaming WatchList: measured in
+// bench/k8s with 10,000 pods, the list synced faster for the same bytes. It also keeps client-go
+// fakes working, which cannot stream lists.
+func plainListWatch(lw *cache.ListWatch) cache.ListerWatcher {
+	return listWatch{ListWatch: lw}
 }
 
 type listWatch struct {
 	*cache.ListWatch
-	noWatchList bool
 }
 
 // IsWatchListSemanticsUnSupported is consulted by the reflector.
-func (l listWatch) IsWatchListSemanticsUnSupported() bool { return l.noWatchList }
+func (listWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
 func (c *Cache) applySelectors(opts *metav1.ListOptions) {
 	opts.LabelSelector = c.settings.LabelSelector
