@@ -1,0 +1,390 @@
+// Package k8sbench compares the k8s_tagging processor with contrib's k8sattributes processor
+// (v1.0.0, the release of collector-contrib v0.161.0) against the same real kube-apiserver:
+// memory after sync, API requests and bytes during start-up, time to sync, and tagging cost per
+// resource. Each processor runs in its own child process so memory figures are not mixed.
+//
+// Run: OTELCOL_K8S_BENCH=1 go test -run TestCompare -timeout 60m -v   (see run.sh)
+package k8sbench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	k8sattributes "github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
+	"github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor"
+)
+
+const childEnv = "OTELCOL_K8S_BENCH_CHILD"
+
+// result is what a child reports.
+type result struct {
+	Name          string  `json:"name"`
+	Scenario      string  `json:"scenario"`
+	SyncSeconds   float64 `json:"sync_seconds"`
+	HeapInuseMiB  float64 `json:"heap_inuse_mib"`   // after sync and GC, minus the child's baseline
+	HeapAllocMiB  float64 `json:"heap_alloc_mib"`   // live heap after sync and GC, minus baseline
+	RSSMiB        float64 `json:"rss_mib"`          // VmRSS after sync (whole child process)
+	BaselineRSS   float64 `json:"baseline_rss_mib"` // VmRSS before the processor was created
+	NsPerResource float64 `json:"ns_per_resource"`
+	Tagged        float64 `json:"tagged_fraction"`
+	APIRequests   int64   `json:"api_requests"`
+	APIBytes      int64   `json:"api_bytes"`
+}
+
+func TestCompare(t *testing.T) {
+	if os.Getenv("OTELCOL_K8S_BENCH") == "" {
+		t.Skip("benchmark: set OTELCOL_K8S_BENCH=1 (bench/k8s/run.sh does) to run; needs `make prereqs` for kube-apiserver")
+	}
+	pods := envInt("BENCH_PODS", 10000)
+	rsCount := envInt("BENCH_REPLICASETS", 1000)
+	nsCount := envInt("BENCH_NAMESPACES", 100)
+
+	c := k8stest.Start(t)
+	began := time.Now()
+	ips := populate(t, c, pods, rsCount, nsCount)
+	t.Logf("populated %d pods, %d replicasets, %d namespaces in %s", pods, rsCount, nsCount, time.Since(began).Round(time.Second))
+	ipFile := filepath.Join(t.TempDir(), "ips")
+	require(t, os.WriteFile(ipFile, []byte(strings.Join(ips, "\n")), 0o600))
+
+	var results []result
+	for _, scenario := range []string{"default", "deployment_uid", "three_signals"} {
+		for _, name := range []string{"k8sattributes", "k8s_tagging"} {
+			r := runChild(t, c, name, scenario, ipFile)
+			results = append(results, r)
+			t.Logf("%s/%s: %+v", scenario, name, r)
+		}
+	}
+	out, _ := json.MarshalIndent(results, "", "  ")
+	if path := os.Getenv("BENCH_OUT"); path != "" {
+		require(t, os.WriteFile(path, out, 0o644))
+	}
+	fmt.Println(string(out))
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func require(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// populate creates the namespaces, ReplicaSets (one Deployment each) and pods (with status: IPs
+// and container statuses, as a kubelet would set them) with 8 concurrent writers.
+func populate(t *testing.T, c *k8stest.Cluster, pods, rsCount, nsCount int) []string {
+	for i := range nsCount {
+		c.CreateNamespace(t, fmt.Sprintf("ns-%03d", i), map[string]string{"team": fmt.Sprintf("team-%d", i%7)})
+	}
+	replicaSets := make([]func() k8stest.PodSpec, rsCount)
+	var mu sync.Mutex
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ns := fmt.Sprintf("ns-%03d", i%nsCount)
+				rs := c.CreateReplicaSet(t, ns, fmt.Sprintf("app-%04d", i))
+				mu.Lock()
+				replicaSets[i] = func() k8stest.PodSpec {
+					return k8stest.PodSpec{Namespace: ns, OwnerReplicaSet: rs, NodeName: fmt.Sprintf("node-%02d", i%50),
+						Labels:      map[string]string{"version": "v1", "tier": "backend"},
+						Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 600)},
+						Containers:  []k8stest.ContainerSpec{{Name: "app", Image: "registry.example.com/team/app:1.2.3"}, {Name: "sidecar", Image: "envoyproxy/envoy:v1.31"}}}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range rsCount {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+
+	ips := make([]string, pods)
+	podWork := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range podWork {
+				spec := replicaSets[i%rsCount]()
+				spec.Name = fmt.Sprintf("%s-pod-%05d", spec.OwnerReplicaSet.Name, i)
+				p := c.CreatePod(t, spec)
+				ips[i] = p.Status.PodIP
+			}
+		}()
+	}
+	for i := range pods {
+		podWork <- i
+	}
+	close(podWork)
+	wg.Wait()
+	return ips
+}
+
+// countingProxy forwards to the API server with the admin token and counts requests and bytes
+// sent to the client (the cost the API server pays per collector).
+type countingProxy struct {
+	requests, bytes atomic.Int64
+	srv             *http.Server
+	addr            string
+}
+
+func newCountingProxy(t *testing.T, c *k8stest.Cluster) *countingProxy {
+	target, err := url.Parse(c.Host())
+	require(t, err)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.CACertPEM())
+	p := &countingProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	rp.FlushInterval = -1
+	token := c.AdminToken()
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		r.Header.Set("Authorization", "Bearer "+token)
+		rp.ServeHTTP(&countingWriter{ResponseWriter: w, n: &p.bytes}, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require(t, err)
+	p.addr = ln.Addr().String()
+	p.srv = &http.Server{Handler: handler}
+	go func() { _ = p.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = p.srv.Close() })
+	return p
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+func (w *countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func runChild(t *testing.T, c *k8stest.Cluster, name, scenario, ipFile string) result {
+	proxy := newCountingProxy(t, c)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: bench, cluster: {server: "http://%s"}}]
+users: [{name: bench, user: {}}]
+contexts: [{name: bench, context: {cluster: bench, user: bench}}]
+current-context: bench
+`, proxy.addr)), 0o600))
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestChild$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"="+name, "BENCH_SCENARIO="+scenario, "KUBECONFIG="+kubeconfig, "BENCH_IPS="+ipFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require(t, err)
+	require(t, cmd.Start())
+	var r result
+	var syncedReqs, syncedBytes int64
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lines []string
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		switch {
+		case line == "SYNCED":
+			syncedReqs, syncedBytes = proxy.requests.Load(), proxy.bytes.Load()
+		case strings.HasPrefix(line, "RESULT "):
+			require(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &r))
+		}
+	}
+	if err := cmd.Wait(); err != nil || r.Name == "" {
+		t.Fatalf("child %s failed: %v\nstdout:\n%s\nstderr:\n%s", name, err, strings.Join(lines, "\n"), tail(stderr.String(), 3000))
+	}
+	r.APIRequests, r.APIBytes = syncedReqs, syncedBytes
+	return r
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestChild runs one processor (chosen by the parent) and reports its figures.
+func TestChild(t *testing.T) {
+	name := os.Getenv(childEnv)
+	if name == "" {
+		t.Skip("only run as a child of TestCompare")
+	}
+	scenario := os.Getenv("BENCH_SCENARIO")
+	rawIPs, err := os.ReadFile(os.Getenv("BENCH_IPS"))
+	require(t, err)
+	ips := strings.Split(string(rawIPs), "\n")
+
+	baseRSS := rssMiB()
+	baseInuse, baseAlloc := heapAfterGC()
+
+	var f processor.Factory
+	var cfg any
+	switch name {
+	case "k8s_tagging":
+		f = k8staggingprocessor.NewFactory()
+		c := f.CreateDefaultConfig().(*k8staggingprocessor.Config)
+		c.AuthType = k8staggingprocessor.AuthTypeKubeConfig
+		c.WaitForMetadata, c.WaitForMetadataTimeout = true, 10*time.Minute
+		if scenario == "deployment_uid" {
+			c.Extract.Metadata = append(c.Extract.Metadata, "k8s.deployment.uid")
+		}
+		cfg = c
+	case "k8sattributes":
+		f = k8sattributes.NewFactory()
+		c := f.CreateDefaultConfig().(*k8sattributes.Config)
+		c.APIConfig.AuthType = "kubeConfig"
+		c.WaitForMetadata, c.WaitForMetadataTimeout = true, 10*time.Minute
+		if scenario == "deployment_uid" {
+			c.Extract.Metadata = append(c.Extract.Metadata, "k8s.deployment.uid")
+		}
+		cfg = c
+	default:
+		t.Fatalf("unknown processor %q", name)
+	}
+	set := processortest.NewNopSettings(f.Type())
+	p, err := f.CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require(t, err)
+	others := []interface {
+		Start(context.Context, component.Host) error
+		Shutdown(context.Context) error
+	}{}
+	if scenario == "three_signals" {
+		// One processor config used in a traces, a metrics and a logs pipeline (the usual setup).
+		mp, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewNop())
+		require(t, err)
+		lp, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
+		require(t, err)
+		others = append(others, mp, lp)
+	}
+	start := time.Now()
+	require(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	for _, o := range others {
+		require(t, o.Start(context.Background(), componenttest.NewNopHost()))
+	}
+	syncSeconds := time.Since(start).Seconds()
+	fmt.Println("SYNCED")
+
+	inuse, alloc := heapAfterGC()
+	r := result{Name: name, Scenario: scenario, SyncSeconds: syncSeconds,
+		HeapInuseMiB: inuse - baseInuse, HeapAllocMiB: alloc - baseAlloc, RSSMiB: rssMiB(), BaselineRSS: baseRSS}
+
+	// Tagging cost: batches of 100 resources, each naming a random pod by IP (the usual OTLP
+	// association). Fresh batches are built off the clock.
+	const perBatch, batches, rounds = 100, 200, 5
+	rng := rand.New(rand.NewPCG(1, 2))
+	var total time.Duration
+	var tagged, seen int
+	for range rounds {
+		in := make([]ptrace.Traces, batches)
+		for b := range in {
+			td := ptrace.NewTraces()
+			for range perBatch {
+				rs := td.ResourceSpans().AppendEmpty()
+				rs.Resource().Attributes().PutStr("k8s.pod.ip", ips[rng.IntN(len(ips))])
+				rs.Resource().Attributes().PutStr("service.name", "svc")
+				rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("op")
+			}
+			in[b] = td
+		}
+		began := time.Now()
+		for _, td := range in {
+			require(t, p.ConsumeTraces(context.Background(), td))
+		}
+		total += time.Since(began)
+		for _, td := range in {
+			for i := 0; i < td.ResourceSpans().Len(); i++ {
+				seen++
+				if _, ok := td.ResourceSpans().At(i).Resource().Attributes().Get("k8s.pod.name"); ok {
+					tagged++
+				}
+			}
+		}
+	}
+	r.NsPerResource = float64(total.Nanoseconds()) / float64(perBatch*batches*rounds)
+	r.Tagged = float64(tagged) / float64(seen)
+	require(t, p.Shutdown(context.Background()))
+	for _, o := range others {
+		require(t, o.Shutdown(context.Background()))
+	}
+	out, _ := json.Marshal(r)
+	fmt.Println("RESULT " + string(out))
+}
+
+func heapAfterGC() (inuseMiB, allocMiB float64) {
+	runtime.GC()
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapInuse) / (1 << 20), float64(ms.HeapAlloc) / (1 << 20)
+}
+
+func rssMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(f)
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			fields := strings.Fields(line)
+			kb, _ := strconv.Atoi(fields[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
