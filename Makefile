@@ -13,7 +13,8 @@ CONFIG    ?= testdata/pipeline.yaml
 export PATH := $(TOOLS):$(PATH)
 # A static binary that runs on any Linux distribution.
 export CGO_ENABLED := 0
-export GOFLAGS := -buildvcs=false
+# One set of flags for every go command so builds and tests share the build cache.
+export GOFLAGS := -buildvcs=false -trimpath
 
 GO_SOURCES := $(shell find . -path ./.tools -prune -o -path ./_build -prune -o -path ./.cache -prune -o \
 	\( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.o' \) -print)
@@ -29,7 +30,7 @@ GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:meta
 build: $(BINARY)
 
 $(BINARY): $(GO_SOURCES)
-	cd $(DIST) && go build -trimpath -ldflags "-s -w" -o $(BINARY) .
+	cd $(DIST) && go build -ldflags "-s -w" -o $(BINARY) .
 
 run: $(BINARY)
 	$(BINARY) --config $(CONFIG)

@@ -25,7 +25,7 @@ build_peer() {
   echo "peers: building $name (several minutes on a cold cache)"
   mkdir -p "$dir"
   cp "$manifest" "$dir/manifest.yaml.new"
-  "$builder" --config "$dir/manifest.yaml.new" --skip-compilation >"$dir/ocb.log" 2>&1 || {
+  "$builder" --config "$dir/manifest.yaml.new" --skip-compilation --skip-get-modules >"$dir/ocb.log" 2>&1 || {
     echo "peers: ocb failed for $name, see $dir/ocb.log"; tail -5 "$dir/ocb.log"; return 1; }
   (cd "$dir/src" && go mod tidy -e >/dev/null 2>&1; go build -trimpath -ldflags "-s -w" -o "$out/$name" .) || return 1
   mv "$dir/manifest.yaml.new" "$dir/manifest.yaml"
@@ -35,12 +35,17 @@ build_peer() {
 # otelcol-upstream: our manifest without our own modules, with contrib's remote-write exporter.
 upstream=$work/otelcol-upstream.yaml
 {
-  sed -e '/github.com\/otelcol-custom\/otelcol-custom/d' \
-      -e 's#^  name: otelcol-custom$#  name: otelcol-upstream#' \
+  # drop our entries: the "- gomod: <our module>" line with its indented import/name lines, the
+  # replace to our root module, and the comments that introduce them
+  awk '/^  - gomod: github.com\/otelcol-custom\//{skip=1; next}
+       skip && /^    /{next}
+       {skip=0}
+       /^  # ours/ || /^  # our components/ || /github.com\/otelcol-custom\/otelcol-custom =>/{next}
+       {print}' "$root/builder-config.yaml" |
+  sed -e 's#^  name: otelcol-custom$#  name: otelcol-upstream#' \
       -e 's#^  module: .*#  module: example.com/otelcol-upstream#' \
       -e 's#^  description: .*#  description: upstream-only peer of otelcol-custom (benchmarks)#' \
-      -e "s#^  output_path: .*#  output_path: $work/otelcol-upstream/src#" \
-      "$root/builder-config.yaml"
+      -e "s#^  output_path: .*#  output_path: $work/otelcol-upstream/src#"
 } > "$upstream.tmp"
 if ! grep -q 'exporter/prometheusremotewriteexporter v' "$upstream.tmp"; then
   sed -i '/^exporters:/a\  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter v0.161.0' "$upstream.tmp"

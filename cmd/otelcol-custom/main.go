@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	watchfileprovider "github.com/otelcol-custom/otelcol-custom/confmap/provider/watchfileprovider"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	envprovider "go.opentelemetry.io/collector/confmap/provider/envprovider"
@@ -34,18 +35,19 @@ func main() {
 					httpprovider.NewFactory(),
 					httpsprovider.NewFactory(),
 					yamlprovider.NewFactory(),
+					watchfileprovider.NewFactory(),
 				},
 			},
 		},
 		ProviderModules: map[string]string{
-			envprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme(): "go.opentelemetry.io/collector/confmap/provider/envprovider v1.67.0",
-			fileprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme(): "go.opentelemetry.io/collector/confmap/provider/fileprovider v1.67.0",
-			httpprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme(): "go.opentelemetry.io/collector/confmap/provider/httpprovider v1.67.0",
-			httpsprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme(): "go.opentelemetry.io/collector/confmap/provider/httpsprovider v1.67.0",
-			yamlprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme(): "go.opentelemetry.io/collector/confmap/provider/yamlprovider v1.67.0",
+			envprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme():       "go.opentelemetry.io/collector/confmap/provider/envprovider v1.67.0",
+			fileprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme():      "go.opentelemetry.io/collector/confmap/provider/fileprovider v1.67.0",
+			httpprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme():      "go.opentelemetry.io/collector/confmap/provider/httpprovider v1.67.0",
+			httpsprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme():     "go.opentelemetry.io/collector/confmap/provider/httpsprovider v1.67.0",
+			yamlprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme():      "go.opentelemetry.io/collector/confmap/provider/yamlprovider v1.67.0",
+			watchfileprovider.NewFactory().Create(confmap.ProviderSettings{}).Scheme(): "github.com/otelcol-custom/otelcol-custom v0.0.0",
 		},
-		ConverterModules: []string{
-		},
+		ConverterModules: []string{},
 	}
 
 	if err := run(set); err != nil {

@@ -19,7 +19,7 @@ import (
 
 // upstreamComponents is the upstream otelcol core distribution plus file_storage and loadbalancing.
 var upstreamComponents = map[string][]string{
-	"receivers":  {"otlp", "hostmetrics", "jaeger", "kafka", "prometheus", "zipkin"},
+	"receivers":  {"otlp", "host_metrics", "jaeger", "kafka", "prometheus", "zipkin"},
 	"processors": {"batch", "memory_limiter", "attributes", "resource", "span", "probabilistic_sampler", "filter"},
 	"exporters": {"debug", "nop", "otlp_grpc", "otlp_http", "file", "kafka", "prometheus",
 		"prometheus_remote_write", "zipkin", "load_balancing"},
@@ -163,7 +163,7 @@ service:
 		"yaml":         {"--config", "file:" + file, "--config", "yaml:processors::batch::timeout: 3s"},
 		"http":         {"--config", "file:" + file, "--config", srv.URL},
 		"set":          {"--config", file, "--set", "processors::batch::timeout=3s"},
-		"feature-gate": {"--config", file, "--feature-gates", "-otelcol.printInitialConfig"},
+		"feature-gate": {"--config", file, "--feature-gates", "-service.AllowNoPipelines"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -175,7 +175,7 @@ service:
 	// print-config shows that merging really happened, and that secrets are redacted.
 	secret := "e2e-very-secret-token"
 	withSecret := strings.Replace(base, "exporters:\n  nop:\n", "exporters:\n  nop:\n  otlp_http:\n    endpoint: http://127.0.0.1:1\n    headers:\n      Authorization: \"Bearer "+secret+"\"\n", 1)
-	out, code := runCommand(t, nil, "print-config", "--feature-gates", "otelcol.printInitialConfig",
+	out, code := runCommand(t, nil, "print-config",
 		"--config", writeFile(t, "secret.yaml", withSecret), "--config", srv.URL)
 	require.Equalf(t, 0, code, "print-config:\n%s", out)
 	assert.Contains(t, out, "timeout: 3s", "http: config merged")
@@ -183,7 +183,7 @@ service:
 
 	out, code = runCommand(t, nil, "featuregate")
 	require.Equal(t, 0, code, out)
-	assert.Contains(t, out, "otelcol.printInitialConfig")
+	assert.Contains(t, out, "service.AllowNoPipelines")
 }
 
 // Bad input exits non-zero with an upstream-style message and never panics.

@@ -7,7 +7,6 @@ import (
 	kafkaexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter"
 	loadbalancingexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
 	prometheusexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
-	prometheusremotewriteexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
 	zipkinexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/zipkinexporter"
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
@@ -22,6 +21,9 @@ import (
 	kafkareceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	zipkinreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/zipkinreceiver"
+	prometheusremotewriteexporter "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
+	k8staggingprocessor "github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor"
+	ebpfreceiver "github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	forwardconnector "go.opentelemetry.io/collector/connector/forwardconnector"
@@ -85,6 +87,7 @@ func Components() (otelcol.Factories, error) {
 		kafkareceiver.NewFactory(),
 		prometheusreceiver.NewFactory(),
 		zipkinreceiver.NewFactory(),
+		ebpfreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -96,6 +99,7 @@ func Components() (otelcol.Factories, error) {
 		kafkareceiver.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kafkareceiver v0.161.0",
 		prometheusreceiver.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver v0.161.0",
 		zipkinreceiver.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/zipkinreceiver v0.161.0",
+		ebpfreceiver.NewFactory().Type():        "github.com/otelcol-custom/otelcol-custom v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
@@ -121,7 +125,7 @@ func Components() (otelcol.Factories, error) {
 		fileexporter.NewFactory().Type():                  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter v0.161.0",
 		kafkaexporter.NewFactory().Type():                 "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter v0.161.0",
 		prometheusexporter.NewFactory().Type():            "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.161.0",
-		prometheusremotewriteexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter v0.161.0",
+		prometheusremotewriteexporter.NewFactory().Type(): "github.com/otelcol-custom/otelcol-custom v0.0.0",
 		zipkinexporter.NewFactory().Type():                "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/zipkinexporter v0.161.0",
 		loadbalancingexporter.NewFactory().Type():         "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.161.0",
 	})
@@ -134,6 +138,7 @@ func Components() (otelcol.Factories, error) {
 		spanprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
 		filterprocessor.NewFactory(),
+		k8staggingprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -146,6 +151,7 @@ func Components() (otelcol.Factories, error) {
 		spanprocessor.NewFactory().Type():                 "github.com/open-telemetry/opentelemetry-collector-contrib/processor/spanprocessor v0.161.0",
 		probabilisticsamplerprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor v0.161.0",
 		filterprocessor.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.161.0",
+		k8staggingprocessor.NewFactory().Type():           "github.com/otelcol-custom/otelcol-custom v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

@@ -9,11 +9,6 @@ package distribution
 import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/provider/envprovider"
-	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
-	"go.opentelemetry.io/collector/confmap/provider/httpprovider"
-	"go.opentelemetry.io/collector/confmap/provider/httpsprovider"
-	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/otelcol"
 )
 
@@ -22,18 +17,6 @@ var BuildInfo = component.BuildInfo{
 	Command:     "otelcol-custom",
 	Description: "otelcol-custom, an OpenTelemetry Collector distribution for Kubernetes",
 	Version:     "0.161.0-custom",
-}
-
-// ProviderFactories returns the confmap providers the binary resolves config URIs with
-// (file:, env:, yaml:, http:, https:).
-func ProviderFactories() []confmap.ProviderFactory {
-	return []confmap.ProviderFactory{
-		envprovider.NewFactory(),
-		fileprovider.NewFactory(),
-		httpprovider.NewFactory(),
-		httpsprovider.NewFactory(),
-		yamlprovider.NewFactory(),
-	}
 }
 
 // Settings returns collector settings that resolve the given config URIs (for example

@@ -133,7 +133,7 @@ service:
 func TestComponentsMatchBuildInfo(t *testing.T) {
 	f, err := distribution.Components()
 	require.NoError(t, err)
-	for _, typ := range []string{"otlp", "hostmetrics", "jaeger", "kafka", "prometheus", "zipkin"} {
+	for _, typ := range []string{"otlp", "host_metrics", "jaeger", "kafka", "prometheus", "zipkin"} {
 		require.Containsf(t, keys(f.Receivers), typ, "receiver %s", typ)
 	}
 	require.Equal(t, "otelcol-custom", distribution.BuildInfo.Command)
