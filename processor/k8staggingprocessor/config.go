@@ -244,9 +244,6 @@ func (cfg *Config) Validate() error {
 		add("auth_type: %q is not valid; use %q (in a pod), %q ($KUBECONFIG or ~/.kube/config) or %q",
 			cfg.AuthType, AuthTypeServiceAccount, AuthTypeKubeConfig, AuthTypeNone)
 	}
-	if cfg.Context != "" && cfg.AuthType != AuthTypeKubeConfig {
-		add("context: only used with auth_type %q, not %q", AuthTypeKubeConfig, cfg.AuthType)
-	}
 	if cfg.KubeAPIQPS < 0 {
 		add("kube_api_qps: must be >= 0 (0 keeps client-go's default), got %v", cfg.KubeAPIQPS)
 	}

@@ -85,7 +85,7 @@ func TestValidate(t *testing.T) {
 		{name: "defaults", yaml: `{}`},
 		{name: "bad auth type", yaml: `auth_type: certificate`, wantErr: []string{"auth_type", `"certificate"`}},
 		{name: "tls auth not implemented", yaml: `auth_type: tls`, wantErr: []string{"auth_type", "not implemented"}},
-		{name: "context without kubeconfig", yaml: `context: prod`, wantErr: []string{"context"}},
+		{name: "context is ignored without kubeConfig, as in contrib", yaml: `context: prod`},
 		{name: "negative qps", yaml: `kube_api_qps: -1`, wantErr: []string{"kube_api_qps"}},
 		{name: "negative burst", yaml: `kube_api_burst: -1`, wantErr: []string{"kube_api_burst"}},
 		{name: "negative watch sync", yaml: `watch_sync_period: -20s`, wantErr: []string{"watch_sync_period"}},

@@ -127,6 +127,27 @@ func TestRealAPIServer(t *testing.T) {
 		eventuallyTagged(t, h, context.Background(), map[string]any{"k8s.pod.ip": "10.244.9.9"}, "k8s.pod.name", "new")
 	})
 
+	t.Run("hold on miss for a starting pod", func(t *testing.T) {
+		holdCfg := *cfg
+		holdCfg.HoldOnMiss = HoldOnMissConfig{Timeout: 10 * time.Second, MaxBatches: 8}
+		hh := startProcessors(t, &holdCfg)
+		done := make(chan string, 1)
+		go func() {
+			got := hh.sendAll(t, context.Background(), map[string]any{"k8s.namespace.name": "shop", "k8s.pod.name": "starting"})[0]
+			done <- attrString(got, "k8s.pod.uid")
+		}()
+		time.Sleep(300 * time.Millisecond)
+		p := c.CreatePod(t, k8stest.PodSpec{Namespace: "shop", Name: "starting", NodeName: "node-a", PodIPs: []string{"10.244.11.1"}})
+		select {
+		case uid := <-done:
+			assert.Equal(t, string(p.UID), uid, "data that arrived before the pod was known is tagged once it is")
+		case <-time.After(15 * time.Second):
+			t.Fatal("held batch did not complete")
+		}
+		assert.Equal(t, int64(1), sumMetricWhere(t, hh.tel, "otelcol_k8s_tagging_holds", "outcome", "tagged"))
+		assert.Equal(t, 1, podcache.ActiveCaches(), "the second set of processors joined the running cache")
+	})
+
 	t.Run("API server restart", func(t *testing.T) {
 		c.StopAPIServer(t)
 		// Down: tagging continues from the cache.
