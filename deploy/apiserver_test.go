@@ -238,24 +238,31 @@ var agentMustNot = []authorizationv1.ResourceAttributes{
 	{Resource: "serviceaccounts", Verb: "impersonate"},
 }
 
+// applyRBAC creates the namespaces, service accounts and RBAC objects of the manifests and waits
+// until the authorizer lets the agent list pods.
+func applyRBAC(t *testing.T, c *k8stest.Cluster, ms []manifest) {
+	t.Helper()
+	a := newApplier(t, c)
+	for _, kinds := range [][]string{{"Namespace"}, {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}} {
+		for _, m := range ms {
+			if slices.Contains(kinds, m.obj.GetKind()) {
+				if err := a.create(m.obj, false); err != nil {
+					t.Fatalf("create %s: %v", m, err)
+				}
+			}
+		}
+	}
+	c.WaitAllowed(t, k8stest.ServiceAccountUser(agentNamespace, agentServiceAccount), &agentNeeds[0])
+}
+
 // TestAgentServiceAccountLeastPrivilege applies the RBAC manifests and, impersonating the agent's
 // service account, checks with SelfSubjectAccessReview that it may do everything k8s_tagging needs
 // and with SelfSubjectRulesReview that it may do nothing more; then a real token of the account
 // lists its node's pods and is refused secrets.
 func TestAgentServiceAccountLeastPrivilege(t *testing.T) {
-	ms := allManifests(t)
 	c := k8stest.Start(t)
-	a := newApplier(t, c)
-	for _, m := range ms {
-		if m.obj.GetKind() == "Namespace" || strings.HasPrefix(m.obj.GetAPIVersion(), "rbac.authorization.k8s.io/") ||
-			(m.obj.GetKind() == "ServiceAccount" && m.obj.GetNamespace() == agentNamespace) {
-			if err := a.create(m.obj, false); err != nil {
-				t.Fatalf("create %s: %v", m, err)
-			}
-		}
-	}
+	applyRBAC(t, c, allManifests(t))
 	user := k8stest.ServiceAccountUser(agentNamespace, agentServiceAccount)
-	c.WaitAllowed(t, user, &agentNeeds[0])
 
 	impersonating := c.RESTConfig()
 	impersonating.Impersonate = rest.ImpersonationConfig{UserName: user}

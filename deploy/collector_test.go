@@ -1,8 +1,6 @@
 package deploy_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -15,9 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -425,142 +421,6 @@ func binaryComponents(t *testing.T, bin string) map[string]bool {
 		}
 	}
 	return have
-}
-
-// TestCollectorListenersBind runs the distribution binary on each embedded config inside a fresh
-// network namespace that looks like the pod's (loopback plus a pod IP), with the container's
-// environment, and checks from /proc that the sockets it listens on are exactly the intended ones.
-func TestCollectorListenersBind(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace per collector (CI runs as root)")
-	}
-	for _, tool := range []string{"unshare", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run `make prereqs` (scripts/prereq-deploy.sh installs util-linux and iproute2)", tool)
-		}
-	}
-	bin := collectorBinary(t)
-	have := binaryComponents(t, bin)
-	for i, cc := range collectorContainers(t, allManifests(t)) {
-		t.Run(cc.w.name, func(t *testing.T) {
-			var missing []string
-			for _, section := range []string{"receivers", "processors", "exporters", "extensions"} {
-				for id := range mapAt(cc.config, section) {
-					typ, _, _ := strings.Cut(id, "/")
-					if !have[section+"."+typ] {
-						missing = append(missing, section+"."+typ)
-					}
-				}
-			}
-			if len(missing) > 0 {
-				t.Skipf("%s is not in this build of %s (wire it into builder-config.yaml); the static checks of TestCollectorConfigs still ran", strings.Join(missing, ", "), bin)
-			}
-			podIP := fmt.Sprintf("10.244.77.%d", 10+i)
-			runInPodNetns(t, bin, have, cc, podIP)
-		})
-	}
-}
-
-func runInPodNetns(t *testing.T, bin string, have map[string]bool, cc collectorContainer, podIP string) {
-	dir := t.TempDir()
-	text := cc.text
-	// Other mounts (queues) go to the temp dir.
-	for _, vm := range cc.c.VolumeMounts {
-		if vm.MountPath != cc.mountPath {
-			text = strings.ReplaceAll(text, vm.MountPath, filepath.Join(dir, vm.MountPath))
-		}
-	}
-	configPath := filepath.Join(dir, cc.key)
-	if err := os.WriteFile(configPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	scheme := cc.scheme
-	if !have["providers."+scheme] {
-		t.Logf("this build has no %q confmap provider yet; loading the config with file: instead", scheme)
-		scheme = "file"
-	}
-	env := []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range cc.env(t, podIP) {
-		env = append(env, k+"="+v)
-	}
-	script := fmt.Sprintf("ip link set lo up && ip addr add %s/32 dev lo && exec %q --config=%s:%s", podIP, bin, scheme, configPath)
-	cmd := exec.Command("unshare", "--net", "--", "sh", "-c", script)
-	cmd.Env = env
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-
-	want := map[string]bool{}
-	for _, l := range cc.listeners(t) {
-		host := podIP
-		if l.host == "loopback" {
-			host = "127.0.0.1"
-		}
-		want[net.JoinHostPort(host, strconv.Itoa(int(l.port)))] = true
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	var got map[string]bool
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("%s: collector exited: %v\n%s", cc, err, output.String())
-		default:
-		}
-		got = listeningSockets(t, cmd.Process.Pid)
-		if containsAll(got, want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// Give late listeners a moment to show up, then compare exactly.
-	time.Sleep(time.Second)
-	got = listeningSockets(t, cmd.Process.Pid)
-	if !equalSets(got, want) {
-		t.Fatalf("%s: listening on %v, want exactly %v\ncollector output:\n%s", cc, keys(got), keys(want), output.String())
-	}
-	if rss := vmRSS(cmd.Process.Pid); rss != "" {
-		t.Logf("%s: listening on %v; idle VmRSS %s (limit %s)", cc, keys(got), rss, cc.c.Resources.Limits.Memory())
-	}
-}
-
-// listeningSockets reads the TCP listening sockets of pid's network namespace.
-func listeningSockets(t *testing.T, pid int) map[string]bool {
-	t.Helper()
-	out := map[string]bool{}
-	for _, f := range []string{"tcp", "tcp6"} {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Scan() // header
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 4 || fields[3] != "0A" { // 0A = TCP_LISTEN
-				continue
-			}
-			addr, err := parseProcAddr(fields[1])
-			if err != nil {
-				t.Fatalf("/proc/%d/net/%s: %v", pid, f, err)
-			}
-			out[addr] = true
-		}
-	}
-	return out
 }
 
 // parseProcAddr decodes "0100007F:10E1" (IPv4 or IPv6 words in host byte order, port in hex).
