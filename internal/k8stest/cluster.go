@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,14 +163,46 @@ func findEtcd() (string, error) {
 
 // etcdDataDir puts etcd's data on tmpfs when there is one: etcd fsyncs every write and the
 // benchmarks create thousands of objects.
+// A test binary killed with SIGKILL cannot clean up; its tmpfs directory would hold memory until
+// reboot, so Start removes directories whose owner process is gone (owner pid in a file beside).
 func etcdDataDir(t testing.TB, fallback string) string {
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "k8stest-etcd-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
+	const shm = "/dev/shm"
+	st, err := os.Stat(shm)
+	if err != nil || !st.IsDir() {
+		return filepath.Join(fallback, "etcd-data")
+	}
+	removeOrphanedDataDirs(shm)
+	d, err := os.MkdirTemp(shm, "k8stest-etcd-")
+	if err != nil {
+		return filepath.Join(fallback, "etcd-data")
+	}
+	if err := os.WriteFile(d+".owner", []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		os.RemoveAll(d)
+		return filepath.Join(fallback, "etcd-data")
+	}
+	t.Cleanup(func() {
+		os.RemoveAll(d)
+		os.Remove(d + ".owner")
+	})
+	return d + "/data" // etcd creates it; the parent stays ours when a start is retried
+}
+
+func removeOrphanedDataDirs(shm string) {
+	owners, _ := filepath.Glob(filepath.Join(shm, "k8stest-etcd-*.owner"))
+	for _, owner := range owners {
+		data, err := os.ReadFile(owner)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(strings.TrimSuffix(owner, ".owner"))
+			os.Remove(owner)
 		}
 	}
-	return filepath.Join(fallback, "etcd-data")
 }
 
 func (c *Cluster) apiserverLogPath() string { return filepath.Join(c.dir, apiserverLog) }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -214,8 +217,33 @@ func TestRestartAndNoLeaks(t *testing.T) {
 			t.Errorf("process group %d still has members after cleanup (kill: %v)", pid, err)
 		}
 	}
-	if _, err := os.Stat(etcdDir); !os.IsNotExist(err) {
-		t.Errorf("etcd data dir %s not removed: %v", etcdDir, err)
+	for _, d := range []string{etcdDir, filepath.Dir(etcdDir), filepath.Dir(etcdDir) + ".owner"} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("etcd data %s not removed: %v", d, err)
+		}
+	}
+}
+
+func TestRemoveOrphanedDataDirs(t *testing.T) {
+	shm := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for name, pid := range map[string]int{"k8stest-etcd-dead": dead.Process.Pid, "k8stest-etcd-live": os.Getpid()} {
+		if err := os.MkdirAll(filepath.Join(shm, name, "data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shm, name+".owner"), []byte(strconv.Itoa(pid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeOrphanedDataDirs(shm)
+	if _, err := os.Stat(filepath.Join(shm, "k8stest-etcd-dead")); !os.IsNotExist(err) {
+		t.Errorf("data of a dead owner kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(shm, "k8stest-etcd-live", "data")); err != nil {
+		t.Errorf("data of a live owner removed: %v", err)
 	}
 }
 
