@@ -84,6 +84,11 @@ func loadManifestFile(t *testing.T, path string) []manifest {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeManifests(t, path, data)
+}
+
+func decodeManifests(t *testing.T, path string, data []byte) []manifest {
+	t.Helper()
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []manifest
 	for {
