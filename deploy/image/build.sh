@@ -12,7 +12,8 @@
 #
 # Smoke test (no network needed, nothing published on the host): run the image with
 # --network none, enter its network namespace to check the health endpoint and to send one OTLP/HTTP
-# log record, which the debug exporter must count; then stop it and expect a clean shutdown.
+# log record, which the debug exporter must count; memory_limiter must size itself from the
+# container's memory limit; then stop it and expect a clean shutdown.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -76,7 +77,7 @@ if [ "$smoke" = 1 ]; then
   echo "image: $version"
   case "$version" in *"version 0.161.0-custom"*) ;; *) die "unexpected --version output: $version" ;; esac
 
-  podman run -d --name "$container" --network=none "${limits[@]}" --read-only --cap-drop=ALL --security-opt=no-new-privileges "$tag" >/dev/null
+  podman run -d --name "$container" --network=none "${limits[@]}" --memory=256m --read-only --cap-drop=ALL --security-opt=no-new-privileges "$tag" >/dev/null
   pid=$(podman inspect -f '{{.State.Pid}}' "$container")
   in_netns() { nsenter -t "$pid" -n "$@"; }
   ready=0
@@ -97,10 +98,13 @@ if [ "$smoke" = 1 ]; then
     sleep 0.25
   done
   [ "$seen" = 1 ] || { podman logs "$container" >&2; die "the log record never reached the debug exporter"; }
+  # memory_limiter must size itself from the container limit (cgroup), not the host's memory.
+  podman logs "$container" 2>&1 | grep -q '"total_memory_mib": 256, "limit_percentage": 80' ||
+    { podman logs "$container" >&2; die "memory_limiter did not take the 256 MiB container limit"; }
   podman stop -t 20 "$container" >/dev/null
   code=$(podman inspect -f '{{.State.ExitCode}}' "$container")
   [ "$code" = 0 ] || { podman logs "$container" >&2; die "collector exited with $code on SIGTERM"; }
-  echo "image: smoke test ok (health check, OTLP/HTTP log through the pipeline, clean shutdown)"
+  echo "image: smoke test ok (health check, OTLP/HTTP log through the pipeline, memory_limiter from the 256 MiB limit, clean shutdown)"
 fi
 
 mkdir -p "$(dirname "$archive")"
