@@ -215,8 +215,19 @@ func (g *loadGenerator) run() {
 		case <-time.After(g.interval):
 		}
 		req := g.request(next)
-		// The current request is retried until accepted even after stop, so acked() is exact.
+		// The current request is retried until accepted even after stop, so acked() is exact; a
+		// collector that is gone for good is given up on 10s after stop, without counting it.
+		var stoppedAt time.Time
 		for {
+			select {
+			case <-g.stop:
+				if stoppedAt.IsZero() {
+					stoppedAt = time.Now()
+				} else if time.Since(stoppedAt) > 10*time.Second {
+					return
+				}
+			default:
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_, err := g.client.Export(ctx, req)
 			cancel()
@@ -269,6 +280,9 @@ type reloadHarness struct {
 	col        *otelcol.Collector
 	runErr     chan error
 	version    int
+	// providers are the watchfile providers the collector created, kept so a test can shut them
+	// down when the collector itself does not (see TestCollectorExitsOnInvalidReloadWithoutFullValidation).
+	providers []confmap.Provider
 }
 
 func freeEndpoint(t testing.TB) string {
@@ -307,8 +321,13 @@ func newReloadHarness(tb testing.TB, fullValidation bool) *reloadHarness {
 	if fullValidation {
 		validator = watchfileprovider.NewCollectorValidator(set)
 	}
+	watchfile := watchfileprovider.NewFactoryWithOptions(watchfileprovider.WithConfigValidator(validator))
 	set.ConfigProviderSettings.ResolverSettings.ProviderFactories = append(set.ConfigProviderSettings.ResolverSettings.ProviderFactories,
-		watchfileprovider.NewFactoryWithOptions(watchfileprovider.WithConfigValidator(validator)))
+		confmap.NewProviderFactory(func(ps confmap.ProviderSettings) confmap.Provider {
+			p := watchfile.Create(ps)
+			h.providers = append(h.providers, p)
+			return p
+		}))
 
 	col, err := otelcol.NewCollector(set)
 	require.NoError(tb, err)
@@ -585,6 +604,11 @@ func TestCollectorExitsOnInvalidReloadWithoutFullValidation(t *testing.T) {
 		assert.Contains(t, err.Error(), "failed to setup configuration components")
 		assert.Contains(t, err.Error(), "compresion")
 		h.runErr <- err // for the harness cleanup
+		// On this path otelcol returns from Run without shutting its config providers down, so
+		// the watch opened by the failed resolve stays open (harmless in a binary, which exits).
+		for _, p := range h.providers {
+			assert.NoError(t, p.Shutdown(context.Background()))
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("expected otelcol to exit on an invalid reloaded config without full validation; if upstream now keeps running, update the provider docs")
 	}
