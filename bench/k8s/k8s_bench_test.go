@@ -40,6 +40,8 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
 	"github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor"
 )
@@ -59,6 +61,12 @@ type result struct {
 	Tagged        float64 `json:"tagged_fraction"`
 	APIRequests   int64   `json:"api_requests"`
 	APIBytes      int64   `json:"api_bytes"`
+	// During the churn phase (pods created and deleted at BENCH_CHURN_RATE/s for
+	// BENCH_CHURN_SECONDS after sync).
+	ChurnSeconds  float64 `json:"churn_seconds"`
+	ChurnEvents   int     `json:"churn_pod_operations"`
+	ChurnRequests int64   `json:"churn_api_requests"`
+	ChurnBytes    int64   `json:"churn_api_bytes"`
 }
 
 func TestCompare(t *testing.T) {
@@ -77,7 +85,11 @@ func TestCompare(t *testing.T) {
 	require(t, os.WriteFile(ipFile, []byte(strings.Join(ips, "\n")), 0o600))
 
 	var results []result
-	for _, scenario := range []string{"default", "deployment_uid", "three_signals"} {
+	scenarios := []string{"default", "deployment_uid", "three_signals"}
+	if v := os.Getenv("BENCH_SCENARIOS"); v != "" {
+		scenarios = strings.Split(v, ",")
+	}
+	for _, scenario := range scenarios {
 		for _, name := range []string{"k8sattributes", "k8s_tagging"} {
 			r := runChild(t, c, name, scenario, ipFile)
 			results = append(results, r)
@@ -226,7 +238,12 @@ current-context: bench
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	require(t, err)
+	stdin, err := cmd.StdinPipe()
+	require(t, err)
 	require(t, cmd.Start())
+	var churnReqs, churnBytes int64
+	var churnOps int
+	var churnDur time.Duration
 	var r result
 	var syncedReqs, syncedBytes int64
 	sc := bufio.NewScanner(stdout)
@@ -238,6 +255,12 @@ current-context: bench
 		switch {
 		case line == "SYNCED":
 			syncedReqs, syncedBytes = proxy.requests.Load(), proxy.bytes.Load()
+			// Churn while the child keeps its watches open, then let it go on.
+			began := time.Now()
+			churnOps = churn(t, c, name+"-"+scenario)
+			churnDur = time.Since(began)
+			churnReqs, churnBytes = proxy.requests.Load()-syncedReqs, proxy.bytes.Load()-syncedBytes
+			_ = stdin.Close()
 		case strings.HasPrefix(line, "RESULT "):
 			require(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &r))
 		}
@@ -246,7 +269,48 @@ current-context: bench
 		t.Fatalf("child %s failed: %v\nstdout:\n%s\nstderr:\n%s", name, err, strings.Join(lines, "\n"), tail(stderr.String(), 3000))
 	}
 	r.APIRequests, r.APIBytes = syncedReqs, syncedBytes
+	r.ChurnSeconds, r.ChurnEvents, r.ChurnRequests, r.ChurnBytes = churnDur.Seconds(), churnOps, churnReqs, churnBytes
 	return r
+}
+
+// churn creates pods at BENCH_CHURN_RATE per second (default 10) for BENCH_CHURN_SECONDS (default
+// 60) and deletes each five seconds after its creation; it returns the number of API writes of pods
+// (create, status update, delete).
+func churn(t *testing.T, c *k8stest.Cluster, tag string) int {
+	seconds := envInt("BENCH_CHURN_SECONDS", 60)
+	rate := envInt("BENCH_CHURN_RATE", 10)
+	if os.Getenv("BENCH_CHURN_SECONDS") == "0" {
+		return 0
+	}
+	ns := "churn"
+	if _, err := c.Client().CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err != nil {
+		c.CreateNamespace(t, ns, nil)
+	}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	var pending []string
+	var created []time.Time
+	ops := 0
+	for i := 0; time.Now().Before(end); i++ {
+		<-tick.C
+		name := fmt.Sprintf("%s-%06d", strings.ReplaceAll(tag, "_", "-"), i)
+		c.CreatePod(t, k8stest.PodSpec{Namespace: ns, Name: name, NodeName: fmt.Sprintf("node-%02d", i%50)})
+		ops += 2
+		pending, created = append(pending, name), append(created, time.Now())
+		for len(pending) > 0 && time.Since(created[0]) > 5*time.Second {
+			zero := int64(0)
+			require(t, c.Client().CoreV1().Pods(ns).Delete(context.Background(), pending[0], metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+			ops++
+			pending, created = pending[1:], created[1:]
+		}
+	}
+	for _, name := range pending {
+		zero := int64(0)
+		require(t, c.Client().CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+		ops++
+	}
+	return ops
 }
 
 func tail(s string, n int) string {
@@ -316,6 +380,8 @@ func TestChild(t *testing.T) {
 	}
 	syncSeconds := time.Since(start).Seconds()
 	fmt.Println("SYNCED")
+	// The parent churns pods now and closes stdin when done; the watches stay open meanwhile.
+	_, _ = io.Copy(io.Discard, os.Stdin)
 
 	inuse, alloc := heapAfterGC()
 	r := result{Name: name, Scenario: scenario, SyncSeconds: syncSeconds,
