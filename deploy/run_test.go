@@ -44,7 +44,8 @@ func TestCollectorListenersBind(t *testing.T) {
 	bin := collectorBinary(t)
 	have := binaryComponents(t, bin)
 	ms := allManifests(t)
-	var cluster *k8stest.Cluster
+	var cluster *k8stest.Cluster // shared by the subtests: started on the parent test
+	parent := t
 	for i, cc := range collectorContainers(t, ms) {
 		t.Run(cc.w.name, func(t *testing.T) {
 			var missing []string
@@ -62,14 +63,26 @@ func TestCollectorListenersBind(t *testing.T) {
 			run := collectorRun{cc: cc, bin: bin, podIP: fmt.Sprintf("10.244.77.%d", 10+i)}
 			if _, ok := mapAt(cc.config, "processors")["k8s_tagging"]; ok {
 				if cluster == nil {
-					cluster = k8stest.Start(t)
+					cluster = k8stest.Start(parent)
 					applyRBAC(t, cluster, ms)
 				}
 				run.kubeconfig = cluster.ServiceAccountKubeconfig(t, cc.w.namespace, cc.w.pod.ServiceAccountName)
 				run.hostNetns = true
 				run.podIP = randomLoopbackIP()
+				// Tagging end to end: the exporter goes to a test sink instead of the load
+				// balancer, and a pod on the agent's node sends a span from its pod IP.
+				sink := startTraceSink(t)
+				run.replace = map[string]string{"otelcol-lb.observability.svc.cluster.local:4317": sink.addr}
+				appIP := strings.Replace(randomLoopbackIP(), "127.77.", "127.88.", 1) // never the agent's address
+				app := cluster.CreatePod(t, k8stest.PodSpec{Name: "app-" + strings.ReplaceAll(appIP, ".", "-"),
+					NodeName: run.cc.env(t, "")["K8S_NODE_NAME"], PodIPs: []string{appIP}, OwnerReplicaSet: cluster.CreateReplicaSet(t, "default", "shop")})
+				rc := run.start(t, have)
+				if !checkTagging(t, run.podIP, appIP, app, sink) {
+					t.Logf("collector output:\n%s", rc.output.String())
+				}
+			} else {
+				run.start(t, have)
 			}
-			run.start(t, have)
 			// Each added capability is necessary: without it the collector must refuse to start
 			// and name it.
 			if sc := cc.c.SecurityContext; sc != nil && sc.Capabilities != nil {
@@ -107,6 +120,7 @@ type collectorRun struct {
 	hostNetns  bool              // run in the test's network namespace (to reach the API server)
 	kubeconfig string            // for k8s_tagging: replaces the pod's service account token
 	withoutCap corev1.Capability // run without this capability of the securityContext
+	replace    map[string]string // config text replacements, each must occur exactly once
 }
 
 // syncBuffer collects the collector's output; the exec copiers write while the test reads.
@@ -205,6 +219,12 @@ func (r collectorRun) launch(t *testing.T, have map[string]bool) *runningCollect
 		}
 		text = strings.ReplaceAll(text, vm.MountPath, local)
 	}
+	for from, to := range r.replace {
+		if strings.Count(text, from) != 1 {
+			t.Fatalf("%s: expected one %q in the config", cc, from)
+		}
+		text = strings.Replace(text, from, to, 1)
+	}
 	env := cc.env(t, r.podIP)
 	if r.kubeconfig != "" {
 		const from, to = "auth_type: serviceAccount", "auth_type: kubeConfig"
@@ -264,7 +284,7 @@ func (r collectorRun) launch(t *testing.T, have map[string]bool) *runningCollect
 
 // start launches the collector and checks that it listens on exactly the intended addresses and
 // logs no error.
-func (r collectorRun) start(t *testing.T, have map[string]bool) {
+func (r collectorRun) start(t *testing.T, have map[string]bool) *runningCollector {
 	cc := r.cc
 	rc := r.launch(t, have)
 	output, ids, pid := rc.output, rc.ids, rc.pid
@@ -299,6 +319,7 @@ func (r collectorRun) start(t *testing.T, have map[string]bool) {
 		t.Errorf("%s: the collector logged errors:\n%s", cc, output.String())
 	}
 	t.Logf("%s: as %v: listening on %v; idle VmRSS %s (limit %s)", cc, ids[1:], keys(got), vmRSS(pid), cc.c.Resources.Limits.Memory())
+	return rc
 }
 
 // listeningSockets returns the TCP sockets pid listens on: entries of its network namespace's
