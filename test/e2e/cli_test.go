@@ -27,6 +27,13 @@ var upstreamComponents = map[string][]string{
 	"connectors": {"forward"},
 }
 
+// ourComponents are the components otelcol-custom adds (the remote-write exporter replaces
+// contrib's under the same type, so it is in the upstream list above).
+var ourComponents = map[string][]string{
+	"receivers":  {"ebpf"},
+	"processors": {"k8s_tagging"},
+}
+
 type componentsOutput struct {
 	BuildInfo struct {
 		Command string `yaml:"command"`
@@ -43,7 +50,8 @@ type componentsOutput struct {
 }
 
 type componentEntry struct {
-	Name string `yaml:"name"`
+	Name   string `yaml:"name"`
+	Module string `yaml:"module"`
 }
 
 func TestComponentsListsUpstreamSet(t *testing.T) {
@@ -64,16 +72,24 @@ func TestComponentsListsUpstreamSet(t *testing.T) {
 		"receivers": names(got.Receivers), "processors": names(got.Processors), "exporters": names(got.Exporters),
 		"extensions": names(got.Extensions), "connectors": names(got.Connectors),
 	}
-	for kind, want := range upstreamComponents {
-		for _, w := range want {
-			assert.Containsf(t, listed[kind], w, "%s: %s missing from `components`", kind, w)
+	for _, set := range []map[string][]string{upstreamComponents, ourComponents} {
+		for kind, want := range set {
+			for _, w := range want {
+				assert.Containsf(t, listed[kind], w, "%s: %s missing from `components`", kind, w)
+			}
+		}
+	}
+	// Our remote-write exporter, not contrib's, answers to prometheus_remote_write.
+	for _, e := range got.Exporters {
+		if e.Name == "prometheus_remote_write" {
+			assert.Contains(t, e.Module, "github.com/otelcol-custom/otelcol-custom")
 		}
 	}
 	var schemes []string
 	for _, p := range got.Providers {
 		schemes = append(schemes, p.Scheme)
 	}
-	for _, s := range []string{"env", "file", "http", "https", "yaml"} {
+	for _, s := range []string{"env", "file", "http", "https", "yaml", "watchfile"} {
 		assert.Containsf(t, schemes, s, "confmap provider %s missing", s)
 	}
 }
