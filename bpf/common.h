@@ -119,10 +119,14 @@ static __always_inline void *lookup_or_init(void *map, __u64 *key, const void *z
 	return bpf_map_lookup_elem(map, key);
 }
 
-/* cgroup v2 id of a task: the kernfs node id of its default-hierarchy cgroup. */
+/*
+ * cgroup v2 id of a task: the kernfs node id of its default-hierarchy cgroup.
+ * t is a BTF pointer from a tp_btf argument: direct (CO-RE relocated) loads
+ * are allowed and much cheaper than one bpf_probe_read_kernel per hop.
+ */
 static __always_inline __u64 task_cgroup_id(struct task_struct *t)
 {
-	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	return t->cgroups->dfl_cgrp->kn->id;
 }
 
 /* ---- Discrete events through the ring buffer --------------------------- */

@@ -76,12 +76,15 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	     unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
+	struct sched_stats *prev_stats = NULL;
+	__u64 prev_cgroup = 0;
 	struct task_times *t;
 	struct sched_stats *s;
 
 	if (prev->pid != 0) {
 		/* prev is current, whose cgroup id the helper reads cheaply. */
-		s = sched_stats_for(bpf_get_current_cgroup_id());
+		prev_cgroup = bpf_get_current_cgroup_id();
+		s = prev_stats = sched_stats_for(prev_cgroup);
 		t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (s) {
 			if (preempt || prev_state == 0)
@@ -102,7 +105,10 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 		t = bpf_task_storage_get(&task_times_map, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {
 			if (t->enqueued_ns && now >= t->enqueued_ns) {
-				s = sched_stats_for(task_cgroup_id(next));
+				__u64 next_cgroup = task_cgroup_id(next);
+
+				/* Most switches stay within one cgroup: reuse its entry. */
+				s = (prev_stats && next_cgroup == prev_cgroup) ? prev_stats : sched_stats_for(next_cgroup);
 				if (s)
 					hist_add(&s->runq_latency_ns, now - t->enqueued_ns);
 			}

@@ -90,6 +90,9 @@ func Load(o Options) (s *Set, err error) {
 			"CONFIG_DEBUG_INFO_BTF=y (exposed at /sys/kernel/btf/vmlinux; default on current distribution kernels); "+
 			"disable the ebpf receiver on this host or upgrade the kernel", statErr)
 	}
+	if err := checkCapabilities(); err != nil {
+		return nil, err
+	}
 	// Kernels before 5.11 account BPF memory against RLIMIT_MEMLOCK.
 	if rlErr := rlimit.RemoveMemlock(); rlErr != nil && !errors.Is(rlErr, unix.EPERM) {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", rlErr)
@@ -193,6 +196,29 @@ func (s *Set) Close() error {
 		s.coll = nil
 	}
 	return errors.Join(errs...)
+}
+
+// Capability numbers from linux/capability.h.
+const (
+	capSysAdmin = 21
+	capPerfmon  = 38
+	capBPF      = 39
+)
+
+// checkCapabilities fails early, with the fix, when the effective capability
+// set cannot load tracing programs; the kernel's own errors for that case
+// (EPERM or EINVAL depending on which map it creates first) are confusing.
+func checkCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil // cannot tell: let the kernel decide
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon)) {
+		return nil
+	}
+	return explainLoadError(fmt.Errorf("effective capabilities lack CAP_BPF/CAP_PERFMON: %w", unix.EPERM))
 }
 
 // verifierLogTail is how many lines of a verifier log an error message keeps.

@@ -1,0 +1,499 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver"
+)
+
+const roleEnv = "EBPFBENCH_ROLE"
+
+func main() {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role, os.Args[1:]))
+	}
+	duration := flag.Duration("duration", 10*time.Second, "length of each phase")
+	pairs := flag.Int("pairs", 2, "pipe ping-pong process pairs (scheduler load)")
+	tcpLoops := flag.Int("tcp", 1, "TCP connect/write/close loops")
+	memLoops := flag.Int("mem", 1, "page-allocation churn loops (mmap/touch/munmap 4 MiB)")
+	flag.Parse()
+
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "ebpfbench needs root (BPF programs, BPF statistics)")
+		os.Exit(2)
+	}
+	load := workloadSpec{pairs: *pairs, tcp: *tcpLoops, mem: *memLoops}
+	fmt.Printf("# ebpfbench: %d ping-pong pairs, %d TCP loops, %d memory loops, %v per phase, %d CPUs, kernel %s\n",
+		load.pairs, load.tcp, load.mem, *duration, numCPU(), kernelRelease())
+
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		fail("enabling BPF statistics: %v", err)
+	}
+	defer stats.Close()
+
+	detached := measure("detached", *duration, load, nil)
+	attached := measure("attached (in-kernel aggregation)", *duration, load, startReceiver)
+	streaming := measure("streaming (every event to user space)", *duration, load, startStreaming)
+
+	fmt.Println()
+	fmt.Println("## Workload throughput")
+	fmt.Println("| phase | ping-pong round trips/s | TCP connections/s | MiB touched/s | round trips vs detached |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	for _, r := range []*phaseResult{detached, attached, streaming} {
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.3f |\n", r.name, r.rate.roundTrips, r.rate.conns, r.rate.mib,
+			r.rate.roundTrips/detached.rate.roundTrips)
+	}
+	fmt.Println()
+	fmt.Println("## Collector side (user space of this process while the phase ran)")
+	fmt.Println("| phase | CPU % of one core | RSS MiB (end) | events to user space/s | ring-buffer drops |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	for _, r := range []*phaseResult{attached, streaming} {
+		fmt.Printf("| %s | %.2f | %.1f | %.0f | %d |\n", r.name, r.cpuPercent, r.rssMiB, r.userEvents, r.drops)
+	}
+	for _, r := range []*phaseResult{attached, streaming} {
+		fmt.Println()
+		fmt.Printf("## BPF programs, %s\n", r.name)
+		fmt.Println("| program | runs/s | avg ns/run | CPU % of one core |")
+		fmt.Println("| --- | ---: | ---: | ---: |")
+		var totalNs, totalRuns float64
+		for _, p := range r.programs {
+			fmt.Printf("| %s | %.0f | %.1f | %.2f |\n", p.name, p.runsPerSec, p.nsPerRun, p.runsPerSec*p.nsPerRun/1e7)
+			totalNs += p.runsPerSec * p.nsPerRun
+			totalRuns += p.runsPerSec
+		}
+		if totalRuns > 0 {
+			avg := totalNs / totalRuns
+			fmt.Printf("\nAll programs: %.0f events/s, %.1f ns/event on average, %.2f%% of one core in BPF. "+
+				"At 1.2M events/s that is %.1f%% of one core.\n", totalRuns, avg, totalNs/1e7, avg*1.2e6/1e7)
+		}
+	}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
+
+type workloadSpec struct{ pairs, tcp, mem int }
+
+type rates struct{ roundTrips, conns, mib float64 }
+
+type programResult struct {
+	name                 string
+	runsPerSec, nsPerRun float64
+}
+
+type phaseResult struct {
+	name       string
+	rate       rates
+	cpuPercent float64
+	rssMiB     float64
+	userEvents float64
+	drops      uint64
+	programs   []programResult
+}
+
+// attachment is what a phase attaches: programs to read stats from and a stop function.
+type attachment struct {
+	programs   map[string]*ebpf.Program
+	userEvents func() uint64
+	drops      func() uint64
+	stop       func()
+}
+
+func measure(name string, d time.Duration, load workloadSpec, attach func() *attachment) *phaseResult {
+	fmt.Fprintf(os.Stderr, "phase %s ...\n", name)
+	r := &phaseResult{name: name}
+	var a *attachment
+	if attach != nil {
+		a = attach()
+		time.Sleep(time.Second) // let start-up work settle
+	}
+	before := programStats(a)
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	var ev0 uint64
+	if a != nil && a.userEvents != nil {
+		ev0 = a.userEvents()
+	}
+	start := time.Now()
+	r.rate = runWorkload(d, load)
+	elapsed := time.Since(start).Seconds()
+	var ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	after := programStats(a)
+	r.cpuPercent = (tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)) / elapsed * 100
+	r.rssMiB = rssMiB()
+	if a != nil {
+		if a.userEvents != nil {
+			r.userEvents = float64(a.userEvents()-ev0) / elapsed
+		}
+		if a.drops != nil {
+			r.drops = a.drops()
+		}
+		for name, b := range after {
+			runs := b.RunCount - before[name].RunCount
+			ns := float64(b.Runtime - before[name].Runtime)
+			p := programResult{name: name, runsPerSec: float64(runs) / elapsed}
+			if runs > 0 {
+				p.nsPerRun = ns / float64(runs)
+			}
+			r.programs = append(r.programs, p)
+		}
+		sort.Slice(r.programs, func(i, j int) bool { return r.programs[i].runsPerSec > r.programs[j].runsPerSec })
+		a.stop()
+	}
+	return r
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+func programStats(a *attachment) map[string]ebpf.ProgramStats {
+	out := map[string]ebpf.ProgramStats{}
+	if a == nil {
+		return out
+	}
+	for name, p := range a.programs {
+		if st, err := p.Stats(); err == nil {
+			out[name] = *st
+		}
+	}
+	return out
+}
+
+// startReceiver runs the real receiver with its default configuration (all
+// signals, logs pipeline present) and finds its programs in the kernel.
+func startReceiver() *attachment {
+	known := loadedProgramIDs()
+	f := ebpfreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig()
+	set := receivertest.NewNopSettings(f.Type())
+	mr, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	if err != nil {
+		fail("creating receiver: %v", err)
+	}
+	lr, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
+	if err != nil {
+		fail("creating receiver: %v", err)
+	}
+	for _, c := range []receiver.Metrics{mr} {
+		if err := c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			fail("starting receiver: %v", err)
+		}
+	}
+	if err := lr.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		fail("starting receiver: %v", err)
+	}
+	progs := map[string]*ebpf.Program{}
+	for id := range loadedProgramIDs() {
+		if known[id] {
+			continue
+		}
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		// The kernel truncates program names to 15 bytes; BTF has the full name.
+		name := ""
+		if info, err := p.Info(); err == nil {
+			if fi, err := info.FuncInfos(); err == nil && len(fi) > 0 && fi[0].Func != nil {
+				name = fi[0].Func.Name
+			}
+		}
+		if !strings.HasPrefix(name, "handle_") {
+			p.Close()
+			continue
+		}
+		progs[name] = p
+	}
+	return &attachment{programs: progs, stop: func() {
+		for _, p := range progs {
+			p.Close()
+		}
+		_ = lr.Shutdown(context.Background())
+		_ = mr.Shutdown(context.Background())
+	}}
+}
+
+func loadedProgramIDs() map[ebpf.ProgramID]bool {
+	ids := map[ebpf.ProgramID]bool{}
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			return ids
+		}
+		ids[next] = true
+		id = next
+	}
+}
+
+// startStreaming attaches the per-event variant and aggregates in user space,
+// the way bcc-style tools do: per cgroup, switches and wakeups.
+func startStreaming() *attachment {
+	var objs streamingObjects
+	if err := loadStreamingObjects(&objs, nil); err != nil {
+		fail("loading streaming variant: %v", err)
+	}
+	var links []link.Link
+	for _, p := range []*ebpf.Program{objs.StreamSchedSwitch, objs.StreamSchedWakeup} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			fail("attaching streaming variant: %v", err)
+		}
+		links = append(links, l)
+	}
+	rd, err := ringbuf.NewReader(objs.StreamEvents)
+	if err != nil {
+		fail("ring buffer: %v", err)
+	}
+	var events atomic.Uint64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		type agg struct{ switches, wakeups uint64 }
+		perCgroup := map[uint64]*agg{}
+		var rec ringbuf.Record
+		for {
+			if err := rd.ReadInto(&rec); err != nil {
+				if errors.Is(err, ringbuf.ErrClosed) {
+					return
+				}
+				continue
+			}
+			raw := rec.RawSample
+			if len(raw) < 32 {
+				continue
+			}
+			cg := binary.NativeEndian.Uint64(raw[8:])
+			a := perCgroup[cg]
+			if a == nil {
+				a = &agg{}
+				perCgroup[cg] = a
+			}
+			if binary.NativeEndian.Uint32(raw[28:]) == 0 {
+				a.switches++
+			} else {
+				a.wakeups++
+			}
+			events.Add(1)
+		}
+	}()
+	drops := func() uint64 {
+		var per []uint64
+		if objs.StreamDrops.Lookup(uint32(0), &per) != nil {
+			return 0
+		}
+		var n uint64
+		for _, v := range per {
+			n += v
+		}
+		return n
+	}
+	return &attachment{
+		programs:   map[string]*ebpf.Program{"stream_sched_switch": objs.StreamSchedSwitch, "stream_sched_wakeup": objs.StreamSchedWakeup},
+		userEvents: events.Load,
+		drops:      drops,
+		stop: func() {
+			for _, l := range links {
+				l.Close()
+			}
+			rd.Close()
+			wg.Wait()
+			objs.Close()
+		},
+	}
+}
+
+// runWorkload runs all workers as child processes for d and sums their rates.
+func runWorkload(d time.Duration, load workloadSpec) rates {
+	type worker struct {
+		cmd  *exec.Cmd
+		out  io.ReadCloser
+		kind string
+	}
+	var workers []worker
+	deadline := strconv.FormatInt(time.Now().Add(d).UnixNano(), 10)
+	start := func(kind string, extra []*os.File, args ...string) {
+		cmd := exec.Command(os.Args[0], append([]string{deadline}, args...)...)
+		cmd.Env = append(os.Environ(), roleEnv+"="+kind)
+		cmd.ExtraFiles = extra
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			fail("%v", err)
+		}
+		if err := cmd.Start(); err != nil {
+			fail("starting %s: %v", kind, err)
+		}
+		workers = append(workers, worker{cmd: cmd, out: out, kind: kind})
+	}
+	for range load.pairs {
+		var p1, p2 [2]int
+		if err := syscall.Pipe2(p1[:], syscall.O_CLOEXEC); err != nil {
+			fail("%v", err)
+		}
+		if err := syscall.Pipe2(p2[:], syscall.O_CLOEXEC); err != nil {
+			fail("%v", err)
+		}
+		files := func(fds ...int) []*os.File {
+			var fs []*os.File
+			for _, fd := range fds {
+				fs = append(fs, os.NewFile(uintptr(fd), "pipe"))
+			}
+			return fs
+		}
+		ping, pong := files(p1[1], p2[0]), files(p1[0], p2[1])
+		start("ping", ping)
+		start("pong", pong)
+		for _, f := range append(ping, pong...) {
+			f.Close()
+		}
+	}
+	for range load.tcp {
+		start("tcp", nil)
+	}
+	for range load.mem {
+		start("mem", nil)
+	}
+	var r rates
+	for _, w := range workers {
+		line, _ := bufio.NewReader(w.out).ReadString('\n')
+		_ = w.cmd.Wait()
+		v, _ := strconv.ParseFloat(strings.TrimSpace(line), 64)
+		switch w.kind {
+		case "ping":
+			r.roundTrips += v
+		case "tcp":
+			r.conns += v
+		case "mem":
+			r.mib += v
+		}
+	}
+	secs := d.Seconds()
+	return rates{roundTrips: r.roundTrips / secs, conns: r.conns / secs, mib: r.mib / secs}
+}
+
+// runRole is a workload process; it prints its count when the deadline passes.
+func runRole(role string, args []string) int {
+	ns, _ := strconv.ParseInt(args[0], 10, 64)
+	deadline := time.Unix(0, ns)
+	var count uint64
+	b := make([]byte, 1)
+	switch role {
+	case "ping": // fd 3 = write end to pong, fd 4 = read end from pong
+		for time.Now().Before(deadline) {
+			for range 64 {
+				if _, err := syscall.Write(3, b); err != nil {
+					return 1
+				}
+				if _, err := syscall.Read(4, b); err != nil {
+					return 1
+				}
+			}
+			count += 64
+		}
+		syscall.Close(3)
+	case "pong": // fd 3 = read end from ping, fd 4 = write end to ping
+		for {
+			n, err := syscall.Read(3, b)
+			if err != nil || n == 0 {
+				return 0
+			}
+			if _, err := syscall.Write(4, b); err != nil {
+				return 0
+			}
+		}
+	case "tcp":
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return 1
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+			}
+		}()
+		payload := make([]byte, 1024)
+		for time.Now().Before(deadline) {
+			c, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				continue
+			}
+			_, _ = c.Write(payload)
+			c.Close()
+			count++
+		}
+	case "mem":
+		const size = 4 << 20
+		for time.Now().Before(deadline) {
+			m, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+			if err != nil {
+				return 1
+			}
+			for i := 0; i < size; i += 4096 {
+				m[i] = 1
+			}
+			_ = syscall.Munmap(m)
+			count += 4
+		}
+	}
+	fmt.Println(count)
+	return 0
+}
+
+func rssMiB() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func numCPU() int {
+	n, _ := ebpf.PossibleCPU()
+	return n
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	return unix.ByteSliceToString(u.Release[:])
+}
