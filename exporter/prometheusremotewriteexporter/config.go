@@ -16,8 +16,6 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-
-	"github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter/internal/metadata"
 )
 
 // Config is the exporter configuration. Every key of contrib's prometheusremotewriteexporter at
@@ -182,12 +180,12 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := conf.Unmarshal(cfg); err != nil {
 		return err
 	}
-	removeTopLevel := metadata.ExporterPrometheusremotewritexporterRemoveTopLevelHTTPSettingsFeatureGate.IsEnabled()
+	removeTopLevel := removeTopLevelHTTPSettingsGate.IsEnabled()
 	if removeTopLevel {
 		for _, k := range topLevelHTTPClientKeys {
 			if conf.IsSet(k) {
 				return fmt.Errorf("top-level HTTP client key %q is not allowed when feature gate %s is enabled; move it under the 'http' block",
-					k, metadata.ExporterPrometheusremotewritexporterRemoveTopLevelHTTPSettingsFeatureGate.ID())
+					k, removeTopLevelHTTPSettingsGate.ID())
 			}
 		}
 		return nil
@@ -205,7 +203,7 @@ func (cfg *Config) Validate() error {
 	if cfg.ResourceConstantLabels.Enabled || cfg.ResourceConstantLabels.ExcludeServiceAttributes { //nolint:staticcheck // rejecting the deprecated fields
 		errs = append(errs, errors.New("resource_constant_labels: enabled and exclude_service_attributes are not supported; use included and excluded"))
 	}
-	if metadata.ExporterPrometheusremotewriteDisableResourceToTelemetryConversionFeatureGate.IsEnabled() {
+	if disableResourceToTelemetryGate.IsEnabled() {
 		if !cfg.ResourceToTelemetrySettings.IsEmpty() {
 			errs = append(errs, errors.New("resource_to_telemetry_conversion is disabled by the feature gate exporter.prometheusremotewrite.DisableResourceToTelemetryConversion; use resource_constant_labels"))
 		}
