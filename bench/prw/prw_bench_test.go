@@ -1,0 +1,307 @@
+// Copyright otelcol-custom authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package prw benchmarks otelcol-custom's prometheus_remote_write exporter against contrib's at
+// v0.161.0 in the same harness: OTLP gauges for 10k and 1M active series go through the exporter
+// (default configuration, its own queue) into a receiver in another process (cmd: ./sink, or
+// VictoriaMetrics) that decodes and counts. Reported per run: samples/s, CPU seconds of this
+// process per million samples, allocations per sample, GC stop-the-world pause p99, peak heap.
+package prw
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	contrib "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	ours "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
+	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
+)
+
+const batchSize = 10_000 // data points per OTLP request, like a batch processor's output
+
+// target is where the exporters write: the sink process (default) or VictoriaMetrics
+// (PRW_BENCH_TARGET=vm).
+type target struct {
+	url   string
+	count func() int64
+}
+
+var (
+	sinkOnce sync.Once
+	sinkTgt  target
+	sinkErr  error
+)
+
+func startSink(b *testing.B) target {
+	sinkOnce.Do(func() {
+		bin := filepath.Join(os.TempDir(), "prw-bench-sink")
+		if out, err := exec.Command("go", "build", "-o", bin, "./sink").CombinedOutput(); err != nil {
+			sinkErr = fmt.Errorf("building sink: %v: %s", err, out)
+			return
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", promtest.FreePort(b))
+		cmd := exec.Command(bin, "-listen", addr)
+		cmd.Stderr = os.Stderr
+		if sinkErr = cmd.Start(); sinkErr != nil {
+			return
+		}
+		// The sink lives as long as the benchmark binary.
+		go func() { _ = cmd.Wait() }()
+		base := "http://" + addr
+		count := func() int64 {
+			resp, err := http.Get(base + "/count")
+			if err != nil {
+				return -1
+			}
+			defer resp.Body.Close()
+			line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				return -1
+			}
+			s, _ := strconv.ParseInt(f[0], 10, 64)
+			return s
+		}
+		for range 100 {
+			if count() >= 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		sinkTgt = target{url: base + "/api/v1/write", count: count}
+	})
+	if sinkErr != nil {
+		b.Fatal(sinkErr)
+	}
+	return sinkTgt
+}
+
+func startTarget(b *testing.B) target {
+	if os.Getenv("PRW_BENCH_TARGET") != "vm" {
+		return startSink(b)
+	}
+	vm := promtest.Start(b, promtest.VictoriaMetrics)
+	var mu sync.Mutex
+	return target{url: vm.WriteURL(), count: func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		// vm_rows_inserted_total counts every ingested sample.
+		resp, err := http.Get("http://" + vm.Addr + "/metrics")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var n int64
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, `vm_rows_inserted_total{type="promremotewrite"}`) {
+				f := strings.Fields(l)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				n = int64(v)
+			}
+		}
+		return n
+	}}
+}
+
+// makeBatches builds the OTLP requests of one round over `series` gauge series.
+func makeBatches(series int) []pmetric.Metrics {
+	var out []pmetric.Metrics
+	for start := 0; start < series; start += batchSize {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "bench")
+		rm.Resource().Attributes().PutStr("service.instance.id", "bench-1")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("bench.requests.inflight")
+		m.SetUnit("{request}")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := start; i < min(start+batchSize, series); i++ {
+			dp := dps.AppendEmpty()
+			a := dp.Attributes()
+			a.PutStr("http.route", "/api/v1/items/"+strconv.Itoa(i%100))
+			a.PutStr("http.method", "GET")
+			a.PutStr("k8s.pod.name", "pod-"+strconv.Itoa(i/100))
+			a.PutStr("k8s.namespace.name", "ns-"+strconv.Itoa(i%10))
+			a.PutInt("series", int64(i))
+			dp.SetDoubleValue(float64(i))
+		}
+		out = append(out, md)
+	}
+	return out
+}
+
+func setTimestamps(md pmetric.Metrics, ts pcommon.Timestamp) {
+	dps := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints()
+	for i := range dps.Len() {
+		dps.At(i).SetTimestamp(ts)
+	}
+}
+
+func newExporter(b *testing.B, impl, url string) exporter.Metrics {
+	var f exporter.Factory
+	switch impl {
+	case "ours":
+		f = ours.NewFactory()
+	default:
+		f = contrib.NewFactory()
+	}
+	cfg := f.CreateDefaultConfig()
+	// Same settings for both through the configuration keys they share.
+	conf := map[string]any{
+		"endpoint":                         url,
+		"target_info":                      map[string]any{"enabled": false},
+		"remote_write_queue":               map[string]any{"enabled": false},
+		"resource_to_telemetry_conversion": map[string]any{"enabled": false},
+	}
+	if err := unmarshal(cfg, conf); err != nil {
+		b.Fatal(err)
+	}
+	set := exportertest.NewNopSettings(f.Type())
+	set.ID = component.NewID(f.Type())
+	exp, err := f.CreateMetrics(context.Background(), set, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	return exp
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// gcPauses reads the cumulative stop-the-world GC pause histogram.
+func gcPauses() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64Histogram()
+}
+
+// p99 of the pauses recorded between two histogram snapshots (upper bucket bound).
+func p99(before, after *metrics.Float64Histogram) float64 {
+	var total uint64
+	counts := make([]uint64, len(after.Counts))
+	for i := range after.Counts {
+		counts[i] = after.Counts[i] - before.Counts[i]
+		total += counts[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(math.Ceil(float64(total) * 0.99))
+	var acc uint64
+	for i, c := range counts {
+		acc += c
+		if acc >= want {
+			return after.Buckets[i+1]
+		}
+	}
+	return after.Buckets[len(after.Buckets)-1]
+}
+
+// BenchmarkExport sends b.N rounds over every series. Producers call the exporter concurrently
+// (one per CPU), as a pipeline's batch processors would.
+func BenchmarkExport(b *testing.B) {
+	for _, series := range []int{10_000, 1_000_000} {
+		for _, impl := range []string{"contrib", "ours"} {
+			b.Run(fmt.Sprintf("series=%d/impl=%s", series, impl), func(b *testing.B) {
+				tgt := startTarget(b)
+				exp := newExporter(b, impl, tgt.url)
+				defer func() { _ = exp.Shutdown(context.Background()) }()
+				batches := makeBatches(series)
+				producers := runtime.GOMAXPROCS(0)
+				runtime.GC()
+				var ms runtime.MemStats
+				startCount := tgt.count()
+				gcBefore := gcPauses()
+				cpu0 := cpuSeconds()
+				var peakHeap uint64
+				stopPeak := make(chan struct{})
+				go func() {
+					t := time.NewTicker(50 * time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stopPeak:
+							return
+						case <-t.C:
+							s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+							metrics.Read(s)
+							peakHeap = max(peakHeap, s[0].Value.Uint64())
+						}
+					}
+				}()
+				runtime.ReadMemStats(&ms)
+				mallocs0 := ms.Mallocs
+				b.ResetTimer()
+				start := time.Now()
+				base := time.Now().Add(-time.Hour)
+				for round := range b.N {
+					ts := pcommon.NewTimestampFromTime(base.Add(time.Duration(round) * time.Second))
+					var wg sync.WaitGroup
+					for p := range producers {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for i := p; i < len(batches); i += producers {
+								setTimestamps(batches[i], ts)
+								if err := exp.ConsumeMetrics(context.Background(), batches[i]); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}()
+					}
+					wg.Wait()
+				}
+				want := startCount + int64(b.N*series)
+				deadline := time.Now().Add(2 * time.Minute)
+				for tgt.count() < want && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				elapsed := time.Since(start)
+				b.StopTimer()
+				close(stopPeak)
+				cpu := cpuSeconds() - cpu0
+				runtime.ReadMemStats(&ms)
+				got := tgt.count() - startCount
+				if got < int64(b.N*series) {
+					b.Fatalf("target received %d of %d samples", got, b.N*series)
+				}
+				samples := float64(b.N * series)
+				b.ReportMetric(samples/elapsed.Seconds(), "samples/s")
+				b.ReportMetric(cpu/samples*1e6, "cpu-s/Msamples")
+				b.ReportMetric(float64(ms.Mallocs-mallocs0)/samples, "allocs/sample")
+				b.ReportMetric(p99(gcBefore, gcPauses())*1e3, "gc-p99-ms")
+				b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+			})
+		}
+	}
+}
