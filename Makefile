@@ -23,7 +23,7 @@ METADATA := $(shell find receiver processor exporter confmap -name metadata.yaml
 # Paths written by `make generate`; CI fails when regenerating them changes anything.
 GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:metadata.yaml=documentation.md) \
 	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
-	receiver/ebpfreceiver bpf
+	receiver/ebpfreceiver bpf bench/ebpf
 
 .PHONY: build run test test-unit test-dist test-e2e prereqs tools generate check-generated lint bench bench-foundation peers clean
 

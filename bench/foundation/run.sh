@@ -14,7 +14,7 @@ config=$(mktemp --suffix=.yaml)
 trap 'rm -f "$config"' EXIT
 awk '/^  ebpf:/{skip=1; next} skip && /^    /{next} {skip=0; gsub(/, ebpf\]/, "]"); print}' "$root/testdata/pipeline.yaml" > "$config"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/bench/lib.sh"
 
 # measure BIN → "startup_ms rss_kib" for one run
 measure() {
@@ -42,10 +42,8 @@ measure() {
 
 median() { sort -n | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
-# A freshly linked binary sits in the page cache as large folios that map in bigger chunks than pages
-# read back from disk, which inflates its file-backed RSS by ~30 MB (measured here). Drop the page
-# cache once so both binaries are read the same way, and discard a warm-up run of each.
-if [ -w /proc/sys/vm/drop_caches ]; then sync; echo 3 > /proc/sys/vm/drop_caches; else echo "foundation: not root, page cache not dropped: RSS of a freshly built binary reads high" >&2; fi
+# Same page-cache state for both binaries, and a discarded warm-up run of each.
+drop_page_cache
 measure "$ours" >/dev/null; measure "$peer" >/dev/null
 
 declare -A start rss
@@ -57,7 +55,6 @@ for b in ours peer; do
   rss[$b]=$(awk '{print $2}' /tmp/foundation.$b | median)
 done
 size_o=$(stat -c %s "$ours"); size_p=$(stat -c %s "$peer")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 cat <<MD
 ### Foundation: otelcol-custom vs otelcol-upstream ($runs runs, medians)
 

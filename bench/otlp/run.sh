@@ -10,7 +10,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ours=$root/_build/otelcol-custom peer=$root/_build/otelcol-upstream
 for b in "$ours" "$peer"; do [ -x "$b" ] || { echo "missing $b: run 'make build peers'" >&2; exit 1; }; done
 (cd "$root" && go build -o "$work/loadgen" ./bench/otlp/loadgen)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/bench/lib.sh"
 clk=$(getconf CLK_TCK)
 
 # run BIN SIGNAL → "items_per_sec cpu_s_per_million peak_rss_mib delivered"
@@ -55,7 +55,6 @@ echo "|---|---|---|---|---|"
 for sig in traces metrics logs; do
   echo "otlp bench: $sig (ours)" >&2; read -r ro co mo go_ <<<"$(run "$ours" $sig)"
   echo "otlp bench: $sig (upstream)" >&2; read -r rp cp mp gp <<<"$(run "$peer" $sig)"
-  ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b==0)?0:a/b}'; }
   echo "| $sig | items/s accepted | $ro | $rp | $(ratio $ro $rp) |"
   echo "| $sig | CPU s per million items | $co | $cp | $(ratio $co $cp) |"
   echo "| $sig | peak RSS (MiB) | $mo | $mp | $(ratio $mo $mp) |"

@@ -137,3 +137,14 @@ func TestDisabledTargetInfo(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, cfg.TargetInfo.Enabled)
 }
+
+func TestLoadConfigStorageOnlyQueue(t *testing.T) {
+	cfg, err := loadConfig(t, "storage_only_queue")
+	require.NoError(t, err)
+	q := cfg.queueConfig()
+	require.True(t, q.HasValue())
+	assert.Equal(t, 1, q.Get().NumConsumers, "one consumer keeps series in order")
+	assert.Positive(t, q.Get().QueueSize)
+	require.NotNil(t, q.Get().StorageID)
+	assert.Equal(t, "file_storage/prw", q.Get().StorageID.String())
+}

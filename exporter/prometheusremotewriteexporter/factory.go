@@ -58,8 +58,18 @@ func createDefaultConfig() component.Config {
 			QueueSize:    10000,
 			NumConsumers: 5,
 		},
-		TargetInfo: TargetInfo{Enabled: true},
+		TargetInfo:  TargetInfo{Enabled: true},
+		QueueConfig: configoptional.Default(defaultSendingQueue()),
 	}
+}
+
+// defaultSendingQueue is what a `sending_queue:` section starts from: exporterhelper's defaults
+// with one consumer, so a user writing only `enabled: true` or `storage: file_storage/x` gets a
+// working queue that keeps samples in order (the shards provide the parallelism).
+func defaultSendingQueue() exporterhelper.QueueBatchConfig {
+	q := exporterhelper.NewDefaultQueueConfig()
+	q.NumConsumers = 1
+	return q
 }
 
 // queueConfig returns sending_queue when set, else the queue contrib derives from

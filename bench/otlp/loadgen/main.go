@@ -28,6 +28,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	// the collector's OTLP exporter compresses with gzip by default
+	_ "google.golang.org/grpc/encoding/gzip"
 )
 
 type result struct {
