@@ -71,6 +71,7 @@ generate: tools
 
 # Regenerate and fail when the committed generated code differs (stale ocb output, metadata or BPF objects).
 check-generated: generate
+	@./scripts/bpf-objects-equivalent.sh
 	@if ! git diff --quiet -- $(GENERATED); then \
 		echo "generated code is stale; run 'make generate' and commit:"; git diff --stat -- $(GENERATED); exit 1; fi
 	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
