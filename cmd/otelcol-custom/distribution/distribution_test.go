@@ -24,25 +24,33 @@ import (
 
 // sink is an OTLP gRPC backend that counts what it receives.
 type sink struct {
-	ptraceotlp.UnimplementedGRPCServer
-	plogotlp.UnimplementedGRPCServer
-	pmetricotlp.UnimplementedGRPCServer
 	spans, logs, points atomic.Int64
 }
 
-func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+type traceSink struct {
+	ptraceotlp.UnimplementedGRPCServer
+	*sink
+}
+
+func (s traceSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	s.spans.Add(int64(req.Traces().SpanCount()))
 	return ptraceotlp.NewExportResponse(), nil
 }
 
-type logSink struct{ *sink }
+type logSink struct {
+	plogotlp.UnimplementedGRPCServer
+	*sink
+}
 
 func (s logSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
 	s.logs.Add(int64(req.Logs().LogRecordCount()))
 	return plogotlp.NewExportResponse(), nil
 }
 
-type metricSink struct{ *sink }
+type metricSink struct {
+	pmetricotlp.UnimplementedGRPCServer
+	*sink
+}
 
 func (s metricSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
 	s.points.Add(int64(req.Metrics().DataPointCount()))
@@ -54,9 +62,9 @@ func startSink(t *testing.T) (*sink, string) {
 	require.NoError(t, err)
 	s := &sink{}
 	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, s)
-	plogotlp.RegisterGRPCServer(srv, logSink{s})
-	pmetricotlp.RegisterGRPCServer(srv, metricSink{s})
+	ptraceotlp.RegisterGRPCServer(srv, &traceSink{sink: s})
+	plogotlp.RegisterGRPCServer(srv, &logSink{sink: s})
+	pmetricotlp.RegisterGRPCServer(srv, &metricSink{sink: s})
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return s, lis.Addr().String()
@@ -139,7 +147,10 @@ func TestComponentsMatchBuildInfo(t *testing.T) {
 	require.Equal(t, "otelcol-custom", distribution.BuildInfo.Command)
 }
 
-func keys[K fmt.Stringer, V any](m map[K]V) []string {
+func keys[K interface {
+	comparable
+	fmt.Stringer
+}, V any](m map[K]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k.String())
