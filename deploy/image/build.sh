@@ -94,12 +94,16 @@ if [ "$smoke" = 1 ]; then
     http://127.0.0.1:4318/v1/logs || { podman logs "$container" >&2; die "OTLP/HTTP export refused"; }
   seen=0
   for _ in $(seq 1 40); do
-    if podman logs "$container" 2>&1 | grep -q '"otelcol.signal": "logs", "resource logs": 1, "log records": 1'; then seen=1; break; fi
+    # read the logs whole first: `grep -q` exits at the first match and, with pipefail, the
+    # writer's SIGPIPE would fail the pipeline
+    logs=$(podman logs "$container" 2>&1)
+    if grep -q '"otelcol.signal": "logs", "resource logs": 1, "log records": 1' <<<"$logs"; then seen=1; break; fi
     sleep 0.25
   done
   [ "$seen" = 1 ] || { podman logs "$container" >&2; die "the log record never reached the debug exporter"; }
   # memory_limiter must size itself from the container limit (cgroup), not the host's memory.
-  podman logs "$container" 2>&1 | grep -q '"total_memory_mib": 256, "limit_percentage": 80' ||
+  logs=$(podman logs "$container" 2>&1)
+  grep -q '"total_memory_mib": 256, "limit_percentage": 80' <<<"$logs" ||
     { podman logs "$container" >&2; die "memory_limiter did not take the 256 MiB container limit"; }
   podman stop -t 20 "$container" >/dev/null
   code=$(podman inspect -f '{{.State.ExitCode}}' "$container")
