@@ -6,14 +6,8 @@
 #     (-tags remove_all_sd: a service-discovery dependency is missing from the proxy; ~3+ minutes).
 # Idempotent: quick no-op when everything is present.
 set -euo pipefail
-pkgs=(prometheus victoria-metrics)
-missing=()
-for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "prereq-prw: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib-apt.sh"
+apt_install_missing prereq-prw prometheus victoria-metrics
 # The Debian packages start system services; the tests run their own instances on random ports.
 for svc in prometheus victoria-metrics; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
