@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,8 +28,7 @@ func binary(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("OTELCOL_CUSTOM_BINARY")
 	if bin == "" {
-		_, file, _, _ := runtime.Caller(0)
-		bin = filepath.Join(filepath.Dir(file), "..", "..", "_build", "otelcol-custom")
+		bin = repoPath("_build", "otelcol-custom")
 	}
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("collector binary %s not found (%v): run `make build` or `make test-e2e`", bin, err)
@@ -38,9 +36,14 @@ func binary(t *testing.T) string {
 	return bin
 }
 
+// repoPath resolves a path in the repository. `go test` runs in the package directory
+// (test/e2e); runtime.Caller can't be used because builds use -trimpath.
 func repoPath(parts ...string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(file), "..", ".."}, parts...)...)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(append([]string{root}, parts...)...)
 }
 
 // syncBuffer collects a process' output while it runs.
