@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // TestCollectorListenersBind runs the distribution binary on each embedded config the way its pod
@@ -123,29 +123,11 @@ type collectorRun struct {
 	replace    map[string]string // config text replacements, each must occur exactly once
 }
 
-// syncBuffer collects the collector's output; the exec copiers write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runningCollector is a started collector process.
 type runningCollector struct {
 	pid     int
 	ids     []string // setpriv arguments
-	output  *syncBuffer
+	output  *proctest.Buffer
 	exited  chan struct{} // closed once reaped
 	waitErr error
 }
@@ -262,7 +244,7 @@ func (r collectorRun) launch(t *testing.T, have map[string]bool) *runningCollect
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	rc := &runningCollector{ids: ids, output: &syncBuffer{}, exited: make(chan struct{})}
+	rc := &runningCollector{ids: ids, output: &proctest.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = rc.output, rc.output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -14,12 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // binary returns the collector under test; a missing binary is a failure, not a skip, because the
@@ -46,27 +47,9 @@ func repoPath(parts ...string) string {
 	return filepath.Join(append([]string{root}, parts...)...)
 }
 
-// syncBuffer collects a process' output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type collector struct {
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *proctest.Buffer
 	exited chan struct{}
 	err    error
 }
@@ -91,7 +74,7 @@ func runCommand(t *testing.T, env []string, args ...string) (string, int) {
 // startCollector starts the binary in the background and stops it (SIGTERM) when the test ends.
 func startCollector(t *testing.T, env []string, args ...string) *collector {
 	t.Helper()
-	c := &collector{output: &syncBuffer{}, exited: make(chan struct{})}
+	c := &collector{output: &proctest.Buffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command(binary(t), args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout = c.output
