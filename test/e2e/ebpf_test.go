@@ -23,19 +23,12 @@ func TestEBPFInDefaultPipeline(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("loading BPF programs needs root (or CAP_BPF+CAP_PERFMON); CI runs this test as root")
 	}
-	grpcPort, httpPort, promPort, healthPort, telPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
-	col := startCollector(t, nil,
-		"--config", repoPath("testdata", "pipeline.yaml"),
-		"--set", "receivers::otlp::protocols::grpc::endpoint="+addr(grpcPort),
-		"--set", "receivers::otlp::protocols::http::endpoint="+addr(httpPort),
-		"--set", "exporters::prometheus::endpoint="+addr(promPort),
-		"--set", "extensions::health_check::endpoint="+addr(healthPort),
-		"--set", "receivers::ebpf::collection_interval=1s",
-		"--set", "receivers::ebpf::tcp::spans=true",
-		"--set", "receivers::ebpf::on_start_error=fail",
-		"--config", fmt.Sprintf("yaml:service::telemetry::metrics::readers: [{pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}}]", telPort),
+	p := startDefaultPipeline(t,
+		"receivers::ebpf::collection_interval=1s",
+		"receivers::ebpf::tcp::spans=true",
+		"receivers::ebpf::on_start_error=fail",
 	)
-	col.waitReady(t)
+	col, promPort, telPort := p.col, p.promPort, p.telPort
 
 	// Workload: TCP connections carrying data, and a few execs.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -72,20 +72,37 @@ func sendWithSDK(t *testing.T, endpoint string, spans, logs, series int) {
 
 var debugCount = regexp.MustCompile(`"(spans|log records)": (\d+)`)
 
-// TestDefaultPipeline runs testdata/pipeline.yaml (ports moved with --set so the test can run next
-// to a user's collector): traces and logs show up in the debug exporter, metrics on the Prometheus
-// endpoint, health check answers.
-func TestDefaultPipeline(t *testing.T) {
-	grpcPort, httpPort, promPort, healthPort, telPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
-	col := startCollector(t, nil,
+// defaultPipeline is testdata/pipeline.yaml running with its ports moved to free ones (so tests run
+// next to a user's collector); extra are further --set overrides.
+type defaultPipeline struct {
+	col                                               *collector
+	grpcPort, httpPort, promPort, healthPort, telPort int
+}
+
+func startDefaultPipeline(t *testing.T, extra ...string) defaultPipeline {
+	t.Helper()
+	p := defaultPipeline{grpcPort: freePort(t), httpPort: freePort(t), promPort: freePort(t), healthPort: freePort(t), telPort: freePort(t)}
+	args := []string{
 		"--config", repoPath("testdata", "pipeline.yaml"),
-		"--set", "receivers::otlp::protocols::grpc::endpoint="+addr(grpcPort),
-		"--set", "receivers::otlp::protocols::http::endpoint="+addr(httpPort),
-		"--set", "exporters::prometheus::endpoint="+addr(promPort),
-		"--set", "extensions::health_check::endpoint="+addr(healthPort),
-		"--config", fmt.Sprintf("yaml:service::telemetry::metrics::readers: [{pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}}]", telPort),
-	)
-	col.waitReady(t)
+		"--set", "receivers::otlp::protocols::grpc::endpoint=" + addr(p.grpcPort),
+		"--set", "receivers::otlp::protocols::http::endpoint=" + addr(p.httpPort),
+		"--set", "exporters::prometheus::endpoint=" + addr(p.promPort),
+		"--set", "extensions::health_check::endpoint=" + addr(p.healthPort),
+		"--config", fmt.Sprintf("yaml:service::telemetry::metrics::readers: [{pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}}]", p.telPort),
+	}
+	for _, e := range extra {
+		args = append(args, "--set", e)
+	}
+	p.col = startCollector(t, nil, args...)
+	p.col.waitReady(t)
+	return p
+}
+
+// TestDefaultPipeline runs testdata/pipeline.yaml: traces and logs show up in the debug exporter,
+// metrics on the Prometheus endpoint, health check answers.
+func TestDefaultPipeline(t *testing.T) {
+	p := startDefaultPipeline(t)
+	col, grpcPort, promPort, healthPort, telPort := p.col, p.grpcPort, p.promPort, p.healthPort, p.telPort
 	code, _ := httpGet(t, fmt.Sprintf("http://%s/", addr(healthPort)))
 	require.Equal(t, http.StatusOK, code, "health_check")
 
