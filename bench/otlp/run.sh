@@ -48,15 +48,36 @@ YAML
     'BEGIN{printf "%d %.3f %.1f %d\n", r, ((c1-c0)/k)/(n/1e6), h/1024, g}'
 }
 
-echo "### OTLP pass-through (OTLP gRPC → batch → OTLP gRPC sink, ${secs}s per run, 4 sender connections)"
+# median: the middle value of the numbers on stdin (mean of the two middle ones for an even count).
+median() { sort -g | awk '{v[NR]=$1} END{if(NR==0){print 0}else if(NR%2){printf "%.6g\n", v[(NR+1)/2]}else{printf "%.6g\n",(v[NR/2]+v[NR/2+1])/2}}'; }
+
+# Single runs on two shared cores move ±10 % with whatever else the machine does, so each signal
+# runs ROUNDS paired rounds (ours and upstream back to back, the order swapped every round so
+# neither always gets the warmer machine) and the table gives medians; the ratio is the median of
+# the per-round ratios, which cancels drift that affects both binaries of a round alike.
+rounds=${ROUNDS:-5}
+echo "### OTLP pass-through (OTLP gRPC → batch → OTLP gRPC sink, ${rounds} paired rounds of ${secs}s, 4 sender connections, medians)"
 echo
-echo "| signal | figure | otelcol-custom | otelcol-upstream | ratio |"
+echo "| signal | figure | otelcol-custom | otelcol-upstream | ratio (median of rounds) |"
 echo "|---|---|---|---|---|"
 for sig in traces metrics logs; do
-  echo "otlp bench: $sig (ours)" >&2; read -r ro co mo go_ <<<"$(run "$ours" $sig)"
-  echo "otlp bench: $sig (upstream)" >&2; read -r rp cp mp gp <<<"$(run "$peer" $sig)"
-  echo "| $sig | items/s accepted | $ro | $rp | $(ratio $ro $rp) |"
-  echo "| $sig | CPU s per million items | $co | $cp | $(ratio $co $cp) |"
-  echo "| $sig | peak RSS (MiB) | $mo | $mp | $(ratio $mo $mp) |"
-  echo "| $sig | items delivered to sink | $go_ | $gp | |"
+  : > "$work/rounds"
+  for ((i = 1; i <= rounds; i++)); do
+    if ((i % 2)); then
+      echo "otlp bench: $sig round $i/$rounds (ours, then upstream)" >&2
+      o=$(run "$ours" "$sig"); p=$(run "$peer" "$sig")
+    else
+      echo "otlp bench: $sig round $i/$rounds (upstream, then ours)" >&2
+      p=$(run "$peer" "$sig"); o=$(run "$ours" "$sig")
+    fi
+    echo "$o $p" >> "$work/rounds"
+    echo "otlp bench:   ours $o | upstream $p" >&2
+  done
+  # columns: 1 rate 2 cpu 3 rss 4 delivered (ours), 5-8 the same for upstream
+  col() { awk -v c="$1" '{print $c}' "$work/rounds" | median; }
+  rcol() { awk -v a="$1" -v b="$2" '{printf "%.4f\n", ($b==0)?0:$a/$b}' "$work/rounds" | median; }
+  echo "| $sig | items/s accepted | $(col 1) | $(col 5) | $(rcol 1 5) |"
+  echo "| $sig | CPU s per million items | $(col 2) | $(col 6) | $(rcol 2 6) |"
+  echo "| $sig | peak RSS (MiB) | $(col 3) | $(col 7) | $(rcol 3 7) |"
+  echo "| $sig | items delivered to sink (all rounds) | $(awk '{s+=$4} END{print s}' "$work/rounds") | $(awk '{s+=$8} END{print s}' "$work/rounds") | |"
 done
