@@ -57,12 +57,13 @@ func (s *spanSink) counts() (unique, total int) {
 	return unique, total
 }
 
-func startSpanSink(t *testing.T, address string) *spanSink {
+// startSpanSink serves the sink on address; opts configure the server (e.g. TLS credentials).
+func startSpanSink(t *testing.T, address string, opts ...grpc.ServerOption) *spanSink {
 	t.Helper()
 	lis, err := net.Listen("tcp", address)
 	require.NoError(t, err)
 	s := &spanSink{names: map[string]int{}}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	ptraceotlp.RegisterGRPCServer(srv, s)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
