@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,11 +29,20 @@ import (
 // spanSink is an OTLP/gRPC trace backend that records span names (unique ids) it received.
 type spanSink struct {
 	ptraceotlp.UnimplementedGRPCServer
+	// delay (nanoseconds) is spent on each request before it is recorded: a slow backend.
+	delay atomic.Int64
 	mu    sync.Mutex
 	names map[string]int
 }
 
-func (s *spanSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+func (s *spanSink) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ptraceotlp.NewExportResponse(), ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rss := req.Traces().ResourceSpans()
