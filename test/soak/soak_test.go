@@ -138,7 +138,7 @@ service:
 			spans.sent.Load(), c.unique, spans.rejected.Load(), c.logs, side.pointsSent.Load())
 		if series != nil {
 			fmt.Fprintf(series, "%.0f,%d,%.0f,%.0f,%d,%d,%d,%d,%d,%d,%.0f\n", elapsed.Seconds(), s.rss, s.selfRSS, s.heap, s.goroutines,
-				spans.sent.Load(), c.unique, spans.rejected.Load(), c.logs, side.pointsSent.Load(), m["otelcol_processor_refused_spans"])
+				spans.sent.Load(), c.unique, spans.rejected.Load(), c.logs, side.pointsSent.Load(), m["otelcol_processor_memory_limiter_refused_spans"])
 		}
 		next := start.Add(time.Duration(len(samples)) * every)
 		if next.Sub(start) > duration {
