@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -20,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
@@ -47,8 +50,11 @@ type prwExporter struct {
 	// that exports reach every shard in the order they started.
 	handoffMu sync.Mutex
 
-	batches   sync.Pool // *batch
-	appenders sync.Pool // *shardingAppender
+	batches sync.Pool // *batch
+	// Used under handoffMu.
+	app      *shardingAppender
+	numbers  *numberTranslator
+	hashSeed maphash.Seed
 
 	ctx      context.Context // canceled at shutdown: aborts retries
 	cancel   context.CancelFunc
@@ -86,7 +92,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 		e.limiter = newTokenBucket(cfg.MaxSamplesPerSecond)
 	}
 	e.batches.New = func() any { return newBatch(e.v2) }
-	e.appenders.New = func() any { return &shardingAppender{e: e, open: make([]*batch, cfg.shardCount())} }
+	e.app = &shardingAppender{e: e, open: make([]*batch, cfg.shardCount())}
+	e.numbers = newNumberTranslator(e.settings)
+	e.hashSeed = maphash.MakeSeed()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -171,36 +179,116 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 	if e.shards == nil {
 		return errors.New("exporter is shut down")
 	}
-	app := e.appenders.Get().(*shardingAppender)
-	defer e.appenders.Put(app)
+	app := e.app
 	app.call = call
 	app.err = nil
+	tr := e.numbers
+	clear(tr.seenTargetInfo)
 
-	conv := prw.NewPrometheusConverter(app)
-	annots, err := conv.FromMetrics(ctx, md, e.settings)
+	// Gauges and sums go through the fast path at once; the other types are collected for
+	// Prometheus' converter. target_info covers every data point of a resource.
+	var errs []error
+	var rest pmetric.Metrics
+	for _, rm := range md.ResourceMetrics().All() {
+		tr.startResource(rm.Resource())
+		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
+		var restRM pmetric.ResourceMetrics
+		for _, sm := range rm.ScopeMetrics().All() {
+			if err := tr.startScope(sm); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			var restSM pmetric.ScopeMetrics
+			for _, m := range sm.Metrics().All() {
+				if !e.settings.DisableTargetInfo {
+					earliest, latest = timeRange(m, earliest, latest)
+				}
+				if fastPathType(m.Type()) {
+					if err := tr.translateMetric(m, app); err != nil {
+						errs = append(errs, err)
+					}
+					continue
+				}
+				if restSM == (pmetric.ScopeMetrics{}) {
+					if restRM == (pmetric.ResourceMetrics{}) {
+						if rest == (pmetric.Metrics{}) {
+							rest = pmetric.NewMetrics()
+						}
+						restRM = rest.ResourceMetrics().AppendEmpty()
+						rm.Resource().CopyTo(restRM.Resource())
+					}
+					restSM = restRM.ScopeMetrics().AppendEmpty()
+					sm.Scope().CopyTo(restSM.Scope())
+					restSM.SetSchemaUrl(sm.SchemaUrl())
+				}
+				m.CopyTo(restSM.Metrics().AppendEmpty())
+			}
+		}
+		if err := tr.targetInfo(rm.Resource(), earliest, latest, app, e.seriesHash); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if rest != (pmetric.Metrics{}) {
+		errs = append(errs, e.convert(ctx, rest, app))
+	}
+	app.flushAll()
+	if err := errors.Join(errs...); err != nil {
+		e.telemetry.ExporterPrometheusremotewriteFailedTranslations.Add(ctx, 1)
+		e.set.Logger.Warn("some metrics could not be translated to Prometheus series and were dropped; the rest is sent", zap.Error(err))
+	}
+	// A translation error concerns single metrics that cannot be represented; it is logged and
+	// counted, not returned, so that the translatable data is not dropped again by the caller.
+	return app.err
+}
+
+// convert translates histograms, exponential histograms and summaries with Prometheus' OTLP
+// converter (target_info is emitted by the fast path).
+func (e *prwExporter) convert(ctx context.Context, md pmetric.Metrics, app *shardingAppender) error {
+	settings := e.settings
+	settings.DisableTargetInfo = true
+	annots, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, settings)
 	if e.cfg.ConvertExplicitHistogramsToNHCB && e.cfg.KeepClassicHistograms {
-		classic := e.settings
+		classic := settings
 		classic.ConvertHistogramsToNHCB = false
-		classic.DisableTargetInfo = true
 		if only := histogramsOnly(md); only.DataPointCount() > 0 {
 			_, cerr := prw.NewPrometheusConverter(app).FromMetrics(ctx, only, classic)
 			err = errors.Join(err, cerr)
 		}
 	}
-	app.flushAll()
-	if err != nil {
-		e.telemetry.ExporterPrometheusremotewriteFailedTranslations.Add(ctx, 1)
-		e.set.Logger.Warn("some metrics could not be translated to Prometheus series and were dropped; the rest is sent", zap.Error(err))
-	}
 	if len(annots) > 0 {
 		e.set.Logger.Debug("translation warnings", zap.Error(annots.AsErrors()[0]), zap.Int("count", len(annots)))
 	}
-	if app.err != nil {
-		return app.err
+	return err
+}
+
+// timeRange widens [earliest, latest] to the timestamps of m's data points (for target_info).
+func timeRange(m pmetric.Metric, earliest, latest pcommon.Timestamp) (pcommon.Timestamp, pcommon.Timestamp) {
+	widen := func(ts pcommon.Timestamp) {
+		earliest, latest = min(earliest, ts), max(latest, ts)
 	}
-	// A translation error concerns single metrics that cannot be represented; it is logged and
-	// counted, not returned, so that the translatable data is not dropped again by the caller.
-	return nil
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		for _, dp := range m.Gauge().DataPoints().All() {
+			widen(dp.Timestamp())
+		}
+	case pmetric.MetricTypeSum:
+		for _, dp := range m.Sum().DataPoints().All() {
+			widen(dp.Timestamp())
+		}
+	case pmetric.MetricTypeHistogram:
+		for _, dp := range m.Histogram().DataPoints().All() {
+			widen(dp.Timestamp())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+			widen(dp.Timestamp())
+		}
+	case pmetric.MetricTypeSummary:
+		for _, dp := range m.Summary().DataPoints().All() {
+			widen(dp.Timestamp())
+		}
+	}
+	return earliest, latest
 }
 
 // histogramsOnly copies the explicit-bucket histograms of md (for keep_classic_histograms).
@@ -248,24 +336,82 @@ func (e *prwExporter) forwardedHeaders(ctx context.Context) http.Header {
 	return h
 }
 
-// shardingAppender receives the samples of Prometheus' OTLP translator and encodes each into the
-// open batch of its shard; full batches go to the shard at once, so sending overlaps translation.
+// shardingAppender receives the samples of both translation paths (numberTranslator directly,
+// Prometheus' OTLP converter through storage.AppenderV2) and encodes each into the open batch of
+// its shard; full batches go to the shard at once, so sending overlaps translation.
 type shardingAppender struct {
 	e    *prwExporter
 	call *exportCall
 	open []*batch
 	enc  seriesEncoder
 	err  error
+
+	// Scratch for samples from the converter.
+	ls        []promLabel
+	exLabels  []promLabel
+	exemplars []promExemplar
+	sample    sampleArgs
 }
 
-var _ storage.AppenderV2 = (*shardingAppender)(nil)
+var (
+	_ storage.AppenderV2 = (*shardingAppender)(nil)
+	_ numberSink         = (*shardingAppender)(nil)
+)
 
+// seriesHash assigns series to shards. Both translation paths use it, so a series always lands
+// on the same shard.
+func (e *prwExporter) seriesHash(ls []promLabel) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.hashSeed)
+	for _, l := range ls {
+		h.WriteString(l.name)
+		h.WriteByte(0xff)
+		h.WriteString(l.value)
+		h.WriteByte(0xff)
+	}
+	return h.Sum64()
+}
+
+// Append takes a sample from Prometheus' converter.
 func (a *shardingAppender) Append(_ storage.SeriesRef, ls labels.Labels, st, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
-	hash := ls.Hash()
-	i := int(hash % uint64(len(a.open)))
-	est := estimate(ls, h, fh, len(opts.Exemplars))
+	a.ls = a.ls[:0]
+	ls.Range(func(l labels.Label) { a.ls = append(a.ls, promLabel{name: l.Name, value: l.Value}) })
+	a.exemplars, a.exLabels = a.exemplars[:0], a.exLabels[:0]
+	for _, ex := range opts.Exemplars {
+		start := len(a.exLabels)
+		ex.Labels.Range(func(l labels.Label) { a.exLabels = append(a.exLabels, promLabel{name: l.Name, value: l.Value}) })
+		ets := ex.Ts
+		if !ex.HasTs {
+			ets = t
+		}
+		// Label slices are fixed up below, once exLabels no longer grows.
+		a.exemplars = append(a.exemplars, promExemplar{value: ex.Value, ts: ets, labels: a.exLabels[start:len(a.exLabels):len(a.exLabels)]})
+	}
+	off := 0
+	for i := range a.exemplars {
+		n := len(a.exemplars[i].labels)
+		a.exemplars[i].labels = a.exLabels[off : off+n]
+		off += n
+	}
+	a.sample = sampleArgs{st: st, t: t, v: v, h: h, fh: fh, exemplars: a.exemplars, meta: opts.Metadata}
+	a.appendSample(a.ls, opts.MetricFamilyName, &a.sample)
+	return storage.SeriesRef(a.e.seriesHash(a.ls)), nil
+}
+
+// appendSample encodes one sample of the series ls into the open batch of its shard.
+func (a *shardingAppender) appendSample(ls []promLabel, family string, s *sampleArgs) {
+	cfg := a.e.cfg
+	i := int(a.e.seriesHash(ls) % uint64(len(a.open)))
+	created := ""
+	if !a.e.v2 && cfg.CreatedMetric.Enabled && s.st != 0 && s.h == nil && s.fh == nil && !math.IsNaN(s.v) {
+		created = createdSeriesName(getLabel(ls, model.MetricNameLabel), s.meta)
+	}
+	est := estimate(ls, s.h, s.fh, s.exemplars)
+	if created != "" {
+		est *= 2
+	}
 	b := a.open[i]
-	if b != nil && !b.empty() && b.size()+est > a.e.cfg.MaxBatchSizeBytes {
+	if b != nil && !b.empty() && b.size()+est > cfg.MaxBatchSizeBytes {
 		a.flush(i)
 		b = nil
 	}
@@ -273,21 +419,16 @@ func (a *shardingAppender) Append(_ storage.SeriesRef, ls labels.Labels, st, t i
 		b = a.e.batches.Get().(*batch)
 		a.open[i] = b
 	}
+	a.enc.encode(b, ls, s)
 	if a.e.v2 {
-		a.enc.encodeV2(b, ls, st, t, v, h, fh, opts.Exemplars, opts.Metadata)
-	} else {
-		a.enc.encodeV1(b, ls, t, v, h, fh, opts.Exemplars)
-		if a.e.cfg.SendMetadata {
-			b.encodeMetadataV1(opts.MetricFamilyName, opts.Metadata)
-		}
-		if a.e.cfg.CreatedMetric.Enabled && st != 0 && h == nil && fh == nil && !math.IsNaN(v) {
-			if name := createdSeriesName(ls, opts.Metadata); name != "" {
-				created := labels.NewBuilder(ls).Set(labels.MetricName, name).Labels()
-				a.enc.encodeV1(b, created, t, float64(st)/1000, nil, nil, nil)
-			}
-		}
+		return
 	}
-	return storage.SeriesRef(hash), nil
+	if cfg.SendMetadata {
+		b.encodeMetadataV1(family, s.meta)
+	}
+	if created != "" {
+		a.enc.encodeV1(b, a.enc.withName(ls, created), &sampleArgs{t: s.t, v: float64(s.st) / 1000})
+	}
 }
 
 // flush hands the open batch of shard i to its sender.

@@ -259,6 +259,7 @@ func TestBatchSizeBound(t *testing.T) {
 	tb, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
 	require.NoError(t, err)
 	a.e.telemetry = tb.telemetry
+	a.e.hashSeed = tb.hashSeed
 	a.e.ctx = context.Background()
 	for i := range 1000 {
 		ls := labels.FromStrings("__name__", "x", "i", fmt.Sprint(i), "pad", strings.Repeat("p", 50))

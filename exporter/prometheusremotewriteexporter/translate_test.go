@@ -1,0 +1,295 @@
+// Copyright otelcol-custom authors
+// SPDX-License-Identifier: Apache-2.0
+
+package prometheusremotewriteexporter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// recordedSample is one translated sample in a form both translation paths can be compared in.
+type recordedSample struct {
+	series    string // labels in Prometheus text form
+	family    string
+	st, t     int64
+	value     string // bits, so that NaNs (staleness) compare
+	exemplars string
+	meta      string
+}
+
+func (r recordedSample) String() string {
+	return fmt.Sprintf("%s st=%d t=%d v=%s family=%s meta=%s ex=%s", r.series, r.st, r.t, r.value, r.family, r.meta, r.exemplars)
+}
+
+func formatLabels(ls []promLabel) string {
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%s=%q", l.name, l.value)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+type recorder struct{ got []recordedSample }
+
+func (r *recorder) appendSample(ls []promLabel, family string, s *sampleArgs) {
+	var exs []string
+	for _, ex := range s.exemplars {
+		exs = append(exs, fmt.Sprintf("%s:%v@%d", formatLabels(ex.labels), ex.value, ex.ts))
+	}
+	r.got = append(r.got, recordedSample{
+		series: formatLabels(ls), family: family, st: s.st, t: s.t,
+		value: fmt.Sprintf("%x", math.Float64bits(s.v)), exemplars: strings.Join(exs, ";"),
+		meta: fmt.Sprintf("%s|%s|%s", s.meta.Type, s.meta.Unit, s.meta.Help),
+	})
+}
+
+// Append records what Prometheus' converter produces.
+func (r *recorder) Append(_ storage.SeriesRef, ls labels.Labels, st, t int64, v float64, _ *histogram.Histogram, _ *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
+	var pl []promLabel
+	ls.Range(func(l labels.Label) { pl = append(pl, promLabel{name: l.Name, value: l.Value}) })
+	s := sampleArgs{st: st, t: t, v: v, meta: opts.Metadata}
+	for _, ex := range opts.Exemplars {
+		pe := promExemplar{value: ex.Value, ts: ex.Ts}
+		if !ex.HasTs {
+			pe.ts = t
+		}
+		ex.Labels.Range(func(l labels.Label) { pe.labels = append(pe.labels, promLabel{name: l.Name, value: l.Value}) })
+		s.exemplars = append(s.exemplars, pe)
+	}
+	r.appendSample(pl, opts.MetricFamilyName, &s)
+	return 0, nil
+}
+
+func (*recorder) Commit() error   { return nil }
+func (*recorder) Rollback() error { return nil }
+
+func sortedSamples(rs []recordedSample) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// translateFast runs the exporter's fast path the way translateAndHandOff does.
+func translateFast(settings prw.Settings, md pmetric.Metrics) ([]recordedSample, error) {
+	tr := newNumberTranslator(settings)
+	var rec recorder
+	var errs []error
+	for _, rm := range md.ResourceMetrics().All() {
+		tr.startResource(rm.Resource())
+		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
+		for _, sm := range rm.ScopeMetrics().All() {
+			if err := tr.startScope(sm); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, m := range sm.Metrics().All() {
+				earliest, latest = timeRange(m, earliest, latest)
+				if err := tr.translateMetric(m, &rec); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		hash := func(ls []promLabel) uint64 { return uint64(len(formatLabels(ls))) ^ uint64(len(ls)) }
+		if err := tr.targetInfo(rm.Resource(), earliest, latest, &rec, hash); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rec.got, errorsJoin(errs)
+}
+
+func errorsJoin(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%v", errs)
+}
+
+// assertSameAsConverter translates md with both paths and requires identical samples.
+func assertSameAsConverter(t *testing.T, settings prw.Settings, md pmetric.Metrics) {
+	t.Helper()
+	var want recorder
+	_, wantErr := prw.NewPrometheusConverter(&want).FromMetrics(context.Background(), md, settings)
+	got, gotErr := translateFast(settings, md)
+	assert.Equal(t, wantErr != nil, gotErr != nil, "errors: converter %v, fast path %v", wantErr, gotErr)
+	require.Equal(t, sortedSamples(want.got), sortedSamples(got))
+}
+
+func baseSettings() prw.Settings {
+	return prw.Settings{
+		AddMetricSuffixes:               true,
+		PromoteScopeMetadata:            true,
+		LabelNameUnderscoreSanitization: true,
+		LookbackDelta:                   5 * time.Minute,
+	}
+}
+
+// tricky attribute keys and values: collisions after sanitization, reserved names, empty values,
+// non-string values, UTF-8, leading underscores and digits.
+var (
+	trickyKeys = []string{
+		"http.method", "http_method", "http-method", "job", "instance", "__name__", "_private", "__reserved__",
+		"1st", "otel_scope_version", "otel_scope_name", "k8s.pod.name", "ünïcode", "a.b.c", "a_b_c", "le", "cluster",
+	}
+	trickyValues = []func(pcommon.Value){
+		func(v pcommon.Value) { v.SetStr("GET") },
+		func(v pcommon.Value) { v.SetStr("") },
+		func(v pcommon.Value) { v.SetStr("välue with \"quotes\"") },
+		func(v pcommon.Value) { v.SetInt(-42) },
+		func(v pcommon.Value) { v.SetInt(1 << 40) },
+		func(v pcommon.Value) { v.SetDouble(3.25) },
+		func(v pcommon.Value) { v.SetBool(true) },
+		func(v pcommon.Value) { v.SetEmptySlice().AppendEmpty().SetStr("x") },
+	}
+)
+
+func randomAttrs(r *rand.Rand, m pcommon.Map, n int) {
+	for range n {
+		trickyValues[r.IntN(len(trickyValues))](m.PutEmpty(trickyKeys[r.IntN(len(trickyKeys))]))
+	}
+}
+
+// randomNumberMetrics builds gauges and sums with random attributes, resources and scopes.
+func randomNumberMetrics(r *rand.Rand) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for range 1 + r.IntN(3) {
+		rm := md.ResourceMetrics().AppendEmpty()
+		res := rm.Resource().Attributes()
+		if r.IntN(4) > 0 {
+			res.PutStr("service.name", []string{"svc", "other"}[r.IntN(2)])
+		}
+		if r.IntN(2) == 0 {
+			res.PutStr("service.namespace", "ns")
+		}
+		if r.IntN(3) > 0 {
+			res.PutStr("service.instance.id", "inst-1")
+		}
+		randomAttrs(r, res, r.IntN(3))
+		for range 1 + r.IntN(2) {
+			sm := rm.ScopeMetrics().AppendEmpty()
+			if r.IntN(3) > 0 {
+				sm.Scope().SetName("scope.a")
+				sm.Scope().SetVersion([]string{"", "1.2"}[r.IntN(2)])
+				randomAttrs(r, sm.Scope().Attributes(), r.IntN(3))
+				sm.SetSchemaUrl([]string{"", "https://opentelemetry.io/schemas/1.26.0"}[r.IntN(2)])
+			}
+			for range 1 + r.IntN(3) {
+				m := sm.Metrics().AppendEmpty()
+				m.SetName([]string{"http.server.active_requests", "system.cpu.time", "queue.size", "weird name!", "requests_total"}[r.IntN(5)])
+				m.SetUnit([]string{"", "1", "s", "By", "{request}", "ms/s"}[r.IntN(6)])
+				m.SetDescription([]string{"", "Help text"}[r.IntN(2)])
+				var dps pmetric.NumberDataPointSlice
+				switch r.IntN(4) {
+				case 0:
+					dps = m.SetEmptyGauge().DataPoints()
+				case 1:
+					sum := m.SetEmptySum()
+					sum.SetIsMonotonic(true)
+					sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+					dps = sum.DataPoints()
+				case 2:
+					sum := m.SetEmptySum()
+					sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+					dps = sum.DataPoints()
+				default:
+					sum := m.SetEmptySum()
+					sum.SetIsMonotonic(true)
+					sum.SetAggregationTemporality([]pmetric.AggregationTemporality{pmetric.AggregationTemporalityDelta, pmetric.AggregationTemporalityCumulative}[r.IntN(2)])
+					dps = sum.DataPoints()
+				}
+				for range r.IntN(4) {
+					dp := dps.AppendEmpty()
+					randomAttrs(r, dp.Attributes(), r.IntN(5))
+					ts := base.Add(time.Duration(r.IntN(1200)) * time.Second)
+					dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+					if r.IntN(2) == 0 {
+						dp.SetStartTimestamp(pcommon.NewTimestampFromTime(ts.Add(-time.Hour)))
+					}
+					if r.IntN(2) == 0 {
+						dp.SetIntValue(int64(r.IntN(1000)))
+					} else {
+						dp.SetDoubleValue(r.Float64() * 100)
+					}
+					if r.IntN(8) == 0 {
+						dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+					}
+					for range r.IntN(3) {
+						ex := dp.Exemplars().AppendEmpty()
+						ex.SetDoubleValue(r.Float64())
+						if r.IntN(2) == 0 {
+							ex.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+						}
+						if r.IntN(2) == 0 {
+							ex.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(r.IntN(256))})
+							ex.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(r.IntN(256))})
+						}
+						ex.FilteredAttributes().PutStr("user", strings.Repeat("u", r.IntN(120)))
+					}
+				}
+			}
+		}
+	}
+	return md
+}
+
+// The fast path for gauges, sums and target_info produces exactly the samples, labels, exemplars
+// and metadata of Prometheus' converter, over random inputs full of naming corner cases and every
+// naming setting the exporter can configure.
+func TestNumberTranslatorMatchesConverter(t *testing.T) {
+	variants := map[string]func(*prw.Settings){
+		"default":       func(*prw.Settings) {},
+		"no-suffixes":   func(s *prw.Settings) { s.AddMetricSuffixes = false },
+		"utf8":          func(s *prw.Settings) { s.AllowUTF8 = true },
+		"namespace":     func(s *prw.Settings) { s.Namespace = "ns1" },
+		"no-scope":      func(s *prw.Settings) { s.PromoteScopeMetadata = false },
+		"no-targetinfo": func(s *prw.Settings) { s.DisableTargetInfo = true },
+		"external": func(s *prw.Settings) {
+			s.ExternalLabels = map[string]string{"cluster": "c1", "job": "ext-job", "region": "eu", "http_method": "ext"}
+		},
+		"keep-underscores": func(s *prw.Settings) { s.LabelNameUnderscoreSanitization = false },
+	}
+	for name, mutate := range variants {
+		t.Run(name, func(t *testing.T) {
+			settings := baseSettings()
+			mutate(&settings)
+			r := rand.New(rand.NewPCG(42, uint64(len(name))))
+			for i := range 300 {
+				md := randomNumberMetrics(r)
+				t.Run(fmt.Sprint(i), func(t *testing.T) { assertSameAsConverter(t, settings, md) })
+				if t.Failed() {
+					return
+				}
+			}
+		})
+	}
+}
+
+// The fast path also matches on the allTypes fixture's gauges and sums (exemplar with trace ids).
+func TestNumberTranslatorMatchesConverterFixture(t *testing.T) {
+	md := allTypes(time.Unix(1_700_000_000, 0), 3)
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return !fastPathType(m.Type()) })
+		}
+	}
+	assertSameAsConverter(t, baseSettings(), md)
+}
