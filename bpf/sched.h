@@ -25,10 +25,33 @@ struct {
 	__type(value, struct sched_stats);
 } sched_stats_map SEC(".maps");
 
-/* Per-task timestamps; freed by the kernel together with the task. */
+/*
+ * Timestamps come from the scheduler's own clock, rq->clock of the run queue
+ * involved: the scheduler has just updated it (update_rq_clock) whenever
+ * sched_switch or sched_wakeup* fires, so reading it is a plain load, while
+ * bpf_ktime_get_ns() reads the clocksource again (on a KVM guest with
+ * kvm-clock that read is the most expensive part of a scheduler program).
+ * It is the clock the kernel's own run-delay accounting (schedstat) uses:
+ * nanoseconds, consistent across CPUs as far as sched_clock is. Only
+ * differences of it are used, never absolute times.
+ */
+static __always_inline __u64 task_rq_clock(struct task_struct *p)
+{
+	/*
+	 * p's run queue through its fair-class entity (valid for tasks of every
+	 * class): se.cfs_rq->rq needs CONFIG_FAIR_GROUP_SCHED. cilium/ebpf
+	 * cannot load the per-CPU `runqueues` ksym, so this is the way to the rq
+	 * without a helper call. Without the fields, every scheduler program
+	 * falls back to bpf_ktime_get_ns(), so the clocks never mix.
+	 */
+	if (bpf_core_field_exists(p->se.cfs_rq) && bpf_core_field_exists(((struct cfs_rq *)0)->rq))
+		return p->se.cfs_rq->rq->clock;
+	return bpf_ktime_get_ns();
+}
+
+/* When a task became runnable and started waiting for a CPU; freed with the task. */
 struct task_times {
-	__u64 enqueued_ns; /* woken up or preempted, waiting for a CPU; 0 = not queued */
-	__u64 oncpu_ns;    /* switched in; 0 = unknown */
+	__u64 enqueued_ns; /* rq clock at wakeup or preemption; 0 = not queued */
 };
 
 struct {
@@ -38,6 +61,25 @@ struct {
 	__type(value, struct task_times);
 } task_times_map SEC(".maps");
 
+/*
+ * Per-CPU scratch of sched_switch: which task this CPU switched in last and
+ * when. The task switched out next on this CPU is that task, so its on-CPU
+ * time needs no per-task storage lookup (an array lookup is a few
+ * instructions once the verifier inlines it).
+ */
+struct cpu_oncpu {
+	__u64 since_ns; /* rq clock when `pid` was switched in; 0 = unknown */
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_oncpu);
+} cpu_oncpu_map SEC(".maps");
+
 struct sched_stats zero_sched_stats;
 
 static __always_inline struct sched_stats *sched_stats_for(__u64 cgroup_id)
@@ -45,6 +87,7 @@ static __always_inline struct sched_stats *sched_stats_for(__u64 cgroup_id)
 	return lookup_or_init(&sched_stats_map, &cgroup_id, &zero_sched_stats, OVERFLOW_SCHED);
 }
 
+/* p was woken up: it waits in the run queue of its CPU from now on. */
 static __always_inline void mark_enqueued(struct task_struct *p)
 {
 	struct task_times *t;
@@ -53,7 +96,7 @@ static __always_inline void mark_enqueued(struct task_struct *p)
 		return;
 	t = bpf_task_storage_get(&task_times_map, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (t)
-		t->enqueued_ns = bpf_ktime_get_ns();
+		t->enqueued_ns = task_rq_clock(p);
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -70,51 +113,66 @@ int BPF_PROG(handle_sched_wakeup_new, struct task_struct *p)
 	return 0;
 }
 
-/* TASK_RUNNING is 0: a task switched out while still runnable was preempted. */
+/*
+ * Per switch: one clock load, one inlined per-CPU array lookup, one
+ * per-cgroup stats lookup (a second one only when next waited and belongs to
+ * another cgroup), one task-storage lookup for next, and one for prev only
+ * when it was preempted. The idle tasks (pid 0) are skipped on both sides.
+ * TASK_RUNNING is 0: a task switched out while still runnable was preempted.
+ */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
+	/* prev and next share this CPU's run queue; prev is never NULL. */
+	__u64 now = task_rq_clock(prev);
 	struct sched_stats *prev_stats = NULL;
 	__u64 prev_cgroup = 0;
+	__u32 zero = 0;
+	struct cpu_oncpu *cpu = bpf_map_lookup_elem(&cpu_oncpu_map, &zero);
 	struct task_times *t;
 	struct sched_stats *s;
 
+	if (!cpu)
+		return 0;
 	if (prev->pid != 0) {
+		bool runnable = preempt || prev_state == 0;
+
 		/* prev is current, whose cgroup id the helper reads cheaply. */
 		prev_cgroup = bpf_get_current_cgroup_id();
 		s = prev_stats = sched_stats_for(prev_cgroup);
-		t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (s) {
-			if (preempt || prev_state == 0)
+			if (runnable)
 				s->involuntary_switches++;
 			else
 				s->voluntary_switches++;
-			if (t && t->oncpu_ns && now > t->oncpu_ns)
-				s->oncpu_ns += now - t->oncpu_ns;
+			if (cpu->pid == prev->pid && cpu->since_ns && now > cpu->since_ns)
+				s->oncpu_ns += now - cpu->since_ns;
 		}
-		if (t) {
-			t->oncpu_ns = 0;
+		if (runnable) {
 			/* Still runnable: it waits in the run queue from now on. */
-			t->enqueued_ns = (preempt || prev_state == 0) ? now : 0;
+			t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (t)
+				t->enqueued_ns = now;
 		}
 	}
 
-	if (next->pid != 0) {
-		t = bpf_task_storage_get(&task_times_map, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (t) {
-			if (t->enqueued_ns && now >= t->enqueued_ns) {
-				__u64 next_cgroup = task_cgroup_id(next);
+	cpu->pid = next->pid;
+	cpu->since_ns = now;
+	if (next->pid == 0)
+		return 0;
+	/* Tasks without storage were never seen runnable: nothing to measure. */
+	t = bpf_task_storage_get(&task_times_map, next, 0, 0);
+	if (t && t->enqueued_ns) {
+		if (now >= t->enqueued_ns) {
+			__u64 next_cgroup = task_cgroup_id(next);
 
-				/* Most switches stay within one cgroup: reuse its entry. */
-				s = (prev_stats && next_cgroup == prev_cgroup) ? prev_stats : sched_stats_for(next_cgroup);
-				if (s)
-					hist_add(&s->runq_latency_ns, now - t->enqueued_ns);
-			}
-			t->enqueued_ns = 0;
-			t->oncpu_ns = now;
+			/* Most switches stay within one cgroup: reuse its entry. */
+			s = (prev_stats && next_cgroup == prev_cgroup) ? prev_stats : sched_stats_for(next_cgroup);
+			if (s)
+				hist_add(&s->runq_latency_ns, now - t->enqueued_ns);
 		}
+		t->enqueued_ns = 0;
 	}
 	return 0;
 }

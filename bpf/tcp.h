@@ -265,7 +265,57 @@ int BPF_PROG(handle_tcp_retransmit_skb, const struct sock *sk)
 	return 0;
 }
 
-static __always_inline void tcp_reset(const struct sock *sk, bool sent)
+/*
+ * Addresses of a RST sent without a socket (the answer to a segment for which
+ * no socket exists, e.g. a SYN to a closed port): taken from the segment that
+ * triggered it, whose destination is our side. The headers are packet data,
+ * not BTF-typed memory, so they are read with bpf_probe_read_kernel; this runs
+ * once per such reset only. Returns false when the headers are not readable
+ * or not IPv4/IPv6 + TCP, leaving the addresses zero.
+ */
+static __always_inline bool read_skb_addrs(const struct sk_buff *skb, struct tcp_addrs *a)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 network = BPF_CORE_READ(skb, network_header);
+	__u16 transport = BPF_CORE_READ(skb, transport_header);
+	__be16 ports[2]; /* source, dest of the received segment */
+	__u8 version;
+
+	__builtin_memset(a, 0, sizeof(*a));
+	if (!head || bpf_probe_read_kernel(&version, 1, head + network))
+		return false;
+	version >>= 4;
+	if (version == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + network) || ip.protocol != IPPROTO_TCP)
+			return false;
+		__builtin_memcpy(a->laddr, &ip.daddr, 4);
+		__builtin_memcpy(a->raddr, &ip.saddr, 4);
+		a->family = AF_INET;
+	} else if (version == 6) {
+		struct ipv6hdr ip6;
+
+		/* The transport header offset skips any extension headers already. */
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + network))
+			return false;
+		__builtin_memcpy(a->laddr, &ip6.daddr, 16);
+		__builtin_memcpy(a->raddr, &ip6.saddr, 16);
+		a->family = AF_INET6;
+	} else {
+		return false;
+	}
+	if (bpf_probe_read_kernel(ports, sizeof(ports), head + transport)) {
+		__builtin_memset(a, 0, sizeof(*a));
+		return false;
+	}
+	a->lport = bpf_ntohs(ports[1]);
+	a->rport = bpf_ntohs(ports[0]);
+	return true;
+}
+
+/* skb is the segment being answered (send side only); NULL on the receive side. */
+static __always_inline void tcp_reset(const struct sock *sk, const struct sk_buff *skb, bool sent)
 {
 	__u64 cgroup_id = sk ? sock_cgroup_id(sk) : 0;
 	struct tcp_stats *s = tcp_stats_for(cgroup_id);
@@ -287,8 +337,11 @@ static __always_inline void tcp_reset(const struct sock *sk, bool sent)
 		read_addrs(sk, &e->addrs);
 		e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	} else {
-		/* RST answering a packet for which no socket exists. */
-		__builtin_memset(&e->addrs, 0, sizeof(e->addrs));
+		/* No socket: state 0, addresses from the segment when there is one. */
+		if (skb)
+			read_skb_addrs(skb, &e->addrs);
+		else
+			__builtin_memset(&e->addrs, 0, sizeof(e->addrs));
 		e->state = 0;
 	}
 	e->sent = sent;
@@ -296,16 +349,28 @@ static __always_inline void tcp_reset(const struct sock *sk, bool sent)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * sk is NULL for a RST answering a segment without a socket, and a mini
+ * socket (TIME_WAIT, NEW_SYN_RECV) in some paths. The answered segment is the
+ * tracepoint's second argument since Linux 6.10 (the release that added enum
+ * sk_rst_reason as the third); on older kernels the branch is dead after
+ * CO-RE relocation and the verifier never sees the ctx[1] load.
+ */
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(handle_tcp_send_reset, const struct sock *sk)
 {
-	tcp_reset(sk, true);
+	const struct sk_buff *skb = NULL;
+
+	if (bpf_core_type_exists(enum sk_rst_reason))
+		skb = (const struct sk_buff *)ctx[1];
+	tcp_reset(sk, skb, true);
 	return 0;
 }
 
+/* Always a full socket: tcp_reset() runs for established and connecting sockets only. */
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(handle_tcp_receive_reset, struct sock *sk)
 {
-	tcp_reset(sk, false);
+	tcp_reset(sk, NULL, false);
 	return 0;
 }

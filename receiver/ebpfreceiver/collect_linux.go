@@ -33,13 +33,14 @@ type collector struct {
 	logger  *zap.Logger
 	version string
 
+	disabled    map[string]bool              // metrics switched off in the configuration
 	firstSeen   map[uint64]pcommon.Timestamp // start timestamp of each cgroup's series
 	unresolved  map[uint64]int
 	cgroupCount atomic.Int64
 }
 
 func newCollector(cfg *Config, p *probes.Set, attrs *resourceAttrs, m *cgroupMatcher, next consumer.Metrics, logger *zap.Logger) *collector {
-	return &collector{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger,
+	return &collector{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger, disabled: disabledMetrics(cfg.Metrics),
 		firstSeen: map[uint64]pcommon.Timestamp{}, unresolved: map[uint64]int{}}
 }
 
@@ -81,7 +82,7 @@ func (b *metricsBatch) forCgroup(id uint64) *resourceMetrics {
 	}
 	rm := b.md.ResourceMetrics().AppendEmpty()
 	b.c.attrs.fill(rm.Resource(), id)
-	r := newResourceMetrics(rm, metadata.ScopeName, b.c.version, b.c.cfg.Histogram, start, b.now)
+	r := newResourceMetrics(rm, metadata.ScopeName, b.c.version, b.c.cfg.Histogram, b.c.disabled, start, b.now)
 	b.res[id] = r
 	return r
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
 )
 
 // OnStartError values.
@@ -53,6 +55,10 @@ type Config struct {
 	// while the receiver runs, reported as receiver self-metrics. It costs a
 	// few nanoseconds per program run.
 	ProgramStats bool `mapstructure:"program_stats"`
+
+	// Metrics switches single metrics off: `metrics: {<name>: {enabled: false}}`
+	// (names in documentation.md). Generated from metadata.yaml by mdatagen.
+	Metrics metadata.MetricsConfig `mapstructure:"metrics"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -110,6 +116,7 @@ func createDefaultConfig() component.Config {
 		Memory:             SignalConfig{Enabled: true},
 		ProgramStats:       true,
 		OnStartError:       OnStartErrorFail,
+		Metrics:            metadata.DefaultMetricsConfig(),
 	}
 }
 
@@ -152,6 +159,7 @@ func (c *Config) Validate() error {
 	if _, err := c.Cgroups.compile(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, unsupportedMetricSettings(c.Metrics)...)
 	return errors.Join(errs...)
 }
 

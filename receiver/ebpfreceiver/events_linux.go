@@ -263,8 +263,12 @@ func (e *eventReader) addReset(v *probes.ProbesTcpResetEvent) {
 	a := lr.Attributes()
 	a.PutStr("network.io.direction", dir)
 	a.PutStr("network.transport", "tcp")
+	// Without a socket (a RST answering a segment for which none exists) the
+	// addresses come from that segment and there is no state.
 	if v.Addrs.Family != 0 {
 		putAddrs(a, v.Addrs.Family, v.Addrs.Laddr, v.Addrs.Raddr, v.Addrs.Lport, v.Addrs.Rport)
+	}
+	if v.State != 0 {
 		a.PutStr("tcp.state", tcpStateName(v.State))
 	}
 }

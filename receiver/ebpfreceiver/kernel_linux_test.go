@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/cgroupfs"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
@@ -340,7 +341,12 @@ func (s *sinks) findLogs(path, event string) []plog.LogRecord {
 		rls := ld.ResourceLogs()
 		for i := 0; i < rls.Len(); i++ {
 			rl := rls.At(i)
-			if p, ok := rl.Resource().Attributes().Get(attrCgroupPath); !ok || p.Str() != path {
+			// Host-level records (no cgroup) have no path: path "" finds them.
+			got := ""
+			if p, ok := rl.Resource().Attributes().Get(attrCgroupPath); ok {
+				got = p.Str()
+			}
+			if got != path {
 				continue
 			}
 			lrs := rl.ScopeLogs().At(0).LogRecords()
@@ -440,6 +446,9 @@ func TestTCPGroundTruth(t *testing.T) {
 		require.True(t, sp.EndTimestamp() >= sp.StartTimestamp())
 		require.Less(t, time.Since(sp.EndTimestamp().AsTime()).Abs(), time.Minute, "span time must be wall clock")
 	}
+	// Everything emitted so far (TCP with per-peer series, scheduler and memory
+	// data of all cgroups) is as metadata.yaml declares it.
+	requireDeclared(t, s.metrics.AllMetrics())
 }
 
 func TestTCPResetGroundTruth(t *testing.T) {
@@ -481,8 +490,57 @@ func TestTCPResetGroundTruth(t *testing.T) {
 	})
 }
 
-func TestSchedulerGroundTruth(t *testing.T) {
+// A SYN to a port without a listener is answered by a RST that has no
+// socket: the log record takes the addresses from the SYN, belongs to the
+// host (no cgroup) and carries no tcp.state.
+func TestTCPResetWithoutSocket(t *testing.T) {
 	s := startReceiver(t, nil)
+	// A port with nothing listening: bind, read the port, close.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedPort := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	require.NoError(t, unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	sa, err := unix.Getsockname(fd)
+	require.NoError(t, err)
+	clientPort := sa.(*unix.SockaddrInet4).Port
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: closedPort, Addr: [4]byte{127, 0, 0, 1}})
+	require.ErrorIs(t, err, unix.ECONNREFUSED)
+
+	eventually(t, "reset log record without socket", func() (bool, string) {
+		logs := s.findLogs("", "ebpf.tcp.reset")
+		for _, lr := range logs {
+			a := lr.Attributes()
+			if intAttrOf(a, "network.local.port") != int64(closedPort) || intAttrOf(a, "network.peer.port") != int64(clientPort) {
+				continue
+			}
+			dir, _ := a.Get("network.io.direction")
+			require.Equal(t, "transmit", dir.Str())
+			for _, k := range []string{"network.local.address", "network.peer.address"} {
+				addr, _ := a.Get(k)
+				require.Equal(t, "127.0.0.1", addr.Str(), k)
+			}
+			typ, _ := a.Get("network.type")
+			require.Equal(t, "ipv4", typ.Str())
+			_, hasState := a.Get("tcp.state")
+			require.False(t, hasState, "no socket, no state")
+			return true, ""
+		}
+		var desc []string
+		for _, lr := range logs {
+			desc = append(desc, fmt.Sprint(lr.Attributes().AsRaw()))
+		}
+		return false, fmt.Sprintf("%d host-level reset logs (closed port %d, client port %d): %v", len(logs), closedPort, clientPort, desc)
+	})
+}
+
+func TestSchedulerGroundTruth(t *testing.T) {
+	// A metric switched off in the configuration is not emitted (checked below).
+	s := startReceiver(t, func(c *Config) { c.Metrics.EbpfSchedExecs.Enabled = false })
 	cg := newTestCgroup(t)
 	const k = 200
 	w := startWorkload(t, cg, "sleep", strconv.Itoa(k))
@@ -498,6 +556,8 @@ func TestSchedulerGroundTruth(t *testing.T) {
 		return vol >= k && runq >= k && cpu > 0 && exited == 1,
 			fmt.Sprintf("voluntary=%d runq=%d cpu=%d exited=%d", vol, runq, cpu, exited)
 	})
+	_, found := s.latest(cg.path).metrics[metricExecs.name]
+	require.False(t, found, "%s is disabled in the configuration", metricExecs.name)
 }
 
 func TestProcessLogsGroundTruth(t *testing.T) {

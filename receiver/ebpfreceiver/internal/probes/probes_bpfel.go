@@ -21,6 +21,13 @@ type ProbesConnInfo struct {
 	_             [7]byte
 }
 
+type ProbesCpuOncpu struct {
+	_       structs.HostLayout
+	SinceNs uint64
+	Pid     uint32
+	Pad     uint32
+}
+
 type ProbesEventHeader struct {
 	_           structs.HostLayout
 	Type        uint32
@@ -95,7 +102,6 @@ type ProbesSchedStats struct {
 type ProbesTaskTimes struct {
 	_          structs.HostLayout
 	EnqueuedNs uint64
-	OncpuNs    uint64
 }
 
 type ProbesTcpConnEvent struct {
@@ -231,6 +237,7 @@ type ProbesProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProbesMapSpecs struct {
 	ConnMap         *ebpf.MapSpec `ebpf:"conn_map"`
+	CpuOncpuMap     *ebpf.MapSpec `ebpf:"cpu_oncpu_map"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	MemoryStatsMap  *ebpf.MapSpec `ebpf:"memory_stats_map"`
 	Overflow        *ebpf.MapSpec `ebpf:"overflow"`
@@ -281,6 +288,7 @@ func (o *ProbesObjects) Close() error {
 // It can be passed to LoadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProbesMaps struct {
 	ConnMap         *ebpf.Map `ebpf:"conn_map"`
+	CpuOncpuMap     *ebpf.Map `ebpf:"cpu_oncpu_map"`
 	Events          *ebpf.Map `ebpf:"events"`
 	MemoryStatsMap  *ebpf.Map `ebpf:"memory_stats_map"`
 	Overflow        *ebpf.Map `ebpf:"overflow"`
@@ -295,6 +303,7 @@ type ProbesMaps struct {
 func (m *ProbesMaps) Close() error {
 	return _ProbesClose(
 		m.ConnMap,
+		m.CpuOncpuMap,
 		m.Events,
 		m.MemoryStatsMap,
 		m.Overflow,
