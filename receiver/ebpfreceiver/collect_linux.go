@@ -97,12 +97,9 @@ func (c *collector) collect() pmetric.Metrics {
 	}
 
 	if c.cfg.Scheduler.Enabled {
-		var id uint64
-		var per []probes.ProbesSchedStats
-		it := c.p.SchedStats.Iterate()
-		for it.Next(&id, &per) {
+		readPerCPU(c, c.p.SchedStats, "scheduler", func(id uint64, per []probes.ProbesSchedStats) {
 			if !include(id) {
-				continue
+				return
 			}
 			var s probes.ProbesSchedStats
 			var h log2Histogram
@@ -117,7 +114,7 @@ func (c *collector) collect() pmetric.Metrics {
 				h.add(v.RunqLatencyNs.Slots[:], v.RunqLatencyNs.Zero, v.RunqLatencyNs.Sum)
 			}
 			if s.VoluntarySwitches+s.InvoluntarySwitches+s.OncpuNs+s.ProcessForks+s.Execs+s.ProcessExits+h.count() == 0 {
-				continue
+				return
 			}
 			r := b.forCgroup(id)
 			r.addHistogram(metricRunqLatency, &h)
@@ -127,17 +124,13 @@ func (c *collector) collect() pmetric.Metrics {
 			r.addSum(metricProcessStarts, s.ProcessForks)
 			r.addSum(metricExecs, s.Execs)
 			r.addSum(metricProcessExits, s.ProcessExits)
-		}
-		c.logIterErr("scheduler", it.Err())
+		})
 	}
 
 	if c.cfg.TCP.Enabled {
-		var id uint64
-		var per []probes.ProbesTcpStats
-		it := c.p.TCPStats.Iterate()
-		for it.Next(&id, &per) {
+		readPerCPU(c, c.p.TCPStats, "tcp", func(id uint64, per []probes.ProbesTcpStats) {
 			if !include(id) {
-				continue
+				return
 			}
 			var s probes.ProbesTcpStats
 			var dur, rtt log2Histogram
@@ -155,7 +148,7 @@ func (c *collector) collect() pmetric.Metrics {
 				rtt.add(v.SrttUs.Slots[:], v.SrttUs.Zero, v.SrttUs.Sum)
 			}
 			if s.ActiveOpens+s.PassiveOpens+s.Closes+s.Retransmits+s.ResetsSent+s.ResetsReceived == 0 {
-				continue
+				return
 			}
 			r := b.forCgroup(id)
 			r.addSum(metricTCPOpened, s.ActiveOpens, strAttr("tcp.connection.direction", "active"))
@@ -168,16 +161,12 @@ func (c *collector) collect() pmetric.Metrics {
 			r.addSum(metricTCPRetransmits, s.Retransmits)
 			r.addSum(metricTCPResets, s.ResetsSent, strAttr("network.io.direction", "transmit"))
 			r.addSum(metricTCPResets, s.ResetsReceived, strAttr("network.io.direction", "receive"))
-		}
-		c.logIterErr("tcp", it.Err())
+		})
 
 		if c.cfg.TCP.PerPeer.Enabled {
-			var key probes.ProbesTcpPeerKey
-			var per []probes.ProbesTcpPeerStats
-			it := c.p.TCPPeerStats.Iterate()
-			for it.Next(&key, &per) {
+			readPerCPU(c, c.p.TCPPeerStats, "tcp_peer", func(key probes.ProbesTcpPeerKey, per []probes.ProbesTcpPeerStats) {
 				if !include(key.CgroupId) {
-					continue
+					return
 				}
 				var s probes.ProbesTcpPeerStats
 				for i := range per {
@@ -195,18 +184,14 @@ func (c *collector) collect() pmetric.Metrics {
 				r.addSum(metricTCPPeerIO, s.BytesSent, append(peer, strAttr("network.io.direction", "transmit"))...)
 				r.addSum(metricTCPPeerIO, s.BytesReceived, append(peer, strAttr("network.io.direction", "receive"))...)
 				r.addSum(metricTCPPeerRetransmits, s.Retransmits, peer...)
-			}
-			c.logIterErr("tcp_peer", it.Err())
+			})
 		}
 	}
 
 	if c.cfg.Memory.Enabled {
-		var id uint64
-		var per []probes.ProbesMemoryStats
-		it := c.p.MemoryStats.Iterate()
-		for it.Next(&id, &per) {
+		readPerCPU(c, c.p.MemoryStats, "memory", func(id uint64, per []probes.ProbesMemoryStats) {
 			if !include(id) {
-				continue
+				return
 			}
 			var s probes.ProbesMemoryStats
 			var h log2Histogram
@@ -225,7 +210,7 @@ func (c *collector) collect() pmetric.Metrics {
 				allocs += n
 			}
 			if allocs+s.ExtfragEvents+s.DirectReclaims+s.OomKills == 0 {
-				continue
+				return
 			}
 			r := b.forCgroup(id)
 			for o, n := range s.PagesByOrder {
@@ -236,8 +221,7 @@ func (c *collector) collect() pmetric.Metrics {
 			r.addHistogram(metricDirectReclaim, &h)
 			r.addSum(metricExtfrag, s.ExtfragEvents)
 			r.addSum(metricOOMKills, s.OomKills)
-		}
-		c.logIterErr("memory", it.Err())
+		})
 	}
 
 	c.cgroupCount.Store(int64(len(seen)))
@@ -280,23 +264,29 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 		c.attrs.forget(id)
 	}
 	if c.cfg.TCP.PerPeer.Enabled {
-		var key probes.ProbesTcpPeerKey
 		var keys []probes.ProbesTcpPeerKey
-		var per []probes.ProbesTcpPeerStats
-		it := c.p.TCPPeerStats.Iterate()
-		for it.Next(&key, &per) {
+		readPerCPU(c, c.p.TCPPeerStats, "tcp_peer", func(key probes.ProbesTcpPeerKey, _ []probes.ProbesTcpPeerStats) {
 			if isDead[key.CgroupId] {
 				keys = append(keys, key)
 			}
-		}
+		})
 		for _, k := range keys {
 			_ = c.p.TCPPeerStats.Delete(k)
 		}
 	}
 }
 
-func (c *collector) logIterErr(table string, err error) {
-	if err != nil {
+// readPerCPU calls fn with every entry of a per-CPU map: the key and one value
+// per CPU. An iteration that ends early (entries deleted meanwhile) is logged;
+// what was read is still used.
+func readPerCPU[K, V any](c *collector, m *ebpf.Map, table string, fn func(key K, perCPU []V)) {
+	var key K
+	var per []V
+	it := m.Iterate()
+	for it.Next(&key, &per) {
+		fn(key, per)
+	}
+	if err := it.Err(); err != nil {
 		c.logger.Warn("reading eBPF map incomplete", zap.String("table", table), zap.Error(err))
 	}
 }

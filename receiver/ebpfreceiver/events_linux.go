@@ -130,28 +130,28 @@ func (e *eventReader) handle(raw []byte) {
 	if len(raw) < 4 {
 		return
 	}
-	typ := binary.NativeEndian.Uint32(raw)
-	switch typ {
+	switch binary.NativeEndian.Uint32(raw) {
 	case probes.EventExec:
-		if v, ok := decode[probes.ProbesExecEvent](raw); ok && e.logs != nil {
-			e.addExec(v)
-		}
+		handleAs(raw, e.logs != nil, e.addExec)
 	case probes.EventExit:
-		if v, ok := decode[probes.ProbesExitEvent](raw); ok && e.logs != nil {
-			e.addExit(v)
-		}
+		handleAs(raw, e.logs != nil, e.addExit)
 	case probes.EventOOM:
-		if v, ok := decode[probes.ProbesOomEvent](raw); ok && e.logs != nil {
-			e.addOOM(v)
-		}
+		handleAs(raw, e.logs != nil, e.addOOM)
 	case probes.EventTCPReset:
-		if v, ok := decode[probes.ProbesTcpResetEvent](raw); ok && e.logs != nil {
-			e.addReset(v)
-		}
+		handleAs(raw, e.logs != nil, e.addReset)
 	case probes.EventTCPConn:
-		if v, ok := decode[probes.ProbesTcpConnEvent](raw); ok && e.traces != nil {
-			e.addSpan(v)
-		}
+		handleAs(raw, e.traces != nil, e.addSpan)
+	}
+}
+
+// handleAs decodes raw as the event type T and hands it to add, when a
+// pipeline wants it; short records are dropped.
+func handleAs[T any](raw []byte, wanted bool, add func(*T)) {
+	if !wanted {
+		return
+	}
+	if v, ok := decode[T](raw); ok {
+		add(v)
 	}
 }
 
@@ -202,6 +202,13 @@ func cString(b []int8) string {
 	return string(s)
 }
 
+// putProcess sets the attributes exec and exit records share.
+func putProcess(a pcommon.Map, pid, ppid uint32, comm []int8) {
+	a.PutInt("process.pid", int64(pid))
+	a.PutInt("process.parent_pid", int64(ppid))
+	a.PutStr("process.command", cString(comm))
+}
+
 func (e *eventReader) addExec(v *probes.ProbesExecEvent) {
 	filename := cString(v.Filename[:])
 	lr, ok := e.newLog(v.Hdr.CgroupId, v.Hdr.TimestampNs, "ebpf.process.exec", plog.SeverityNumberInfo, "process exec "+filename)
@@ -209,9 +216,7 @@ func (e *eventReader) addExec(v *probes.ProbesExecEvent) {
 		return
 	}
 	a := lr.Attributes()
-	a.PutInt("process.pid", int64(v.Pid))
-	a.PutInt("process.parent_pid", int64(v.Ppid))
-	a.PutStr("process.command", cString(v.Comm[:]))
+	putProcess(a, v.Pid, v.Ppid, v.Comm[:])
 	a.PutStr("process.executable.path", filename)
 	a.PutInt("process.user.id", int64(v.Uid))
 }
@@ -222,9 +227,7 @@ func (e *eventReader) addExit(v *probes.ProbesExitEvent) {
 		return
 	}
 	a := lr.Attributes()
-	a.PutInt("process.pid", int64(v.Pid))
-	a.PutInt("process.parent_pid", int64(v.Ppid))
-	a.PutStr("process.command", cString(v.Comm[:]))
+	putProcess(a, v.Pid, v.Ppid, v.Comm[:])
 	if v.Signal != 0 {
 		a.PutInt("process.exit.signal", int64(v.Signal))
 		lr.Body().SetStr("process killed by signal " + signalName(v.Signal))

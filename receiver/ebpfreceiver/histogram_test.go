@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -52,7 +53,7 @@ func TestExponentialZeroAndOffsets(t *testing.T) {
 		t.Fatalf("offset %d, want 0 (slot 1 = (1,2] = index 0)", dp.Positive().Offset())
 	}
 	want := []uint64{1, 2, 0, 0, 0, 0, 1}
-	if got := dp.Positive().BucketCounts().AsRaw(); !equal(got, want) {
+	if got := dp.Positive().BucketCounts().AsRaw(); !slices.Equal(got, want) {
 		t.Fatalf("buckets %v, want %v", got, want)
 	}
 	empty := log2Histogram{Slots: make([]uint64, 40)}
@@ -95,16 +96,4 @@ func TestExplicitMapping(t *testing.T) {
 			}
 		}
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
 
@@ -226,8 +227,17 @@ func startReceiver(t *testing.T, mutate func(*Config)) *sinks {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	set := receivertest.NewNopSettings(metadata.Type)
-	s := &sinks{metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), traces: new(consumertest.TracesSink)}
+	s, shutdown := startPipelines(t, cfg, receivertest.NewNopSettings(metadata.Type))
+	t.Cleanup(shutdown)
+	return s
+}
+
+// startPipelines creates and starts the receiver in a metrics, a logs and a
+// traces pipeline (one shared instance); shutdown stops all three.
+func startPipelines(t *testing.T, cfg *Config, set receiver.Settings) (s *sinks, shutdown func()) {
+	t.Helper()
+	f := NewFactory()
+	s = &sinks{metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), traces: new(consumertest.TracesSink)}
 	mr, err := f.CreateMetrics(context.Background(), set, cfg, s.metrics)
 	require.NoError(t, err)
 	lr, err := f.CreateLogs(context.Background(), set, cfg, s.logs)
@@ -238,12 +248,11 @@ func startReceiver(t *testing.T, mutate func(*Config)) *sinks {
 	require.NoError(t, mr.Start(context.Background(), host))
 	require.NoError(t, lr.Start(context.Background(), host))
 	require.NoError(t, tr.Start(context.Background(), host))
-	t.Cleanup(func() {
+	return s, func() {
 		require.NoError(t, tr.Shutdown(context.Background()))
 		require.NoError(t, lr.Shutdown(context.Background()))
 		require.NoError(t, mr.Shutdown(context.Background()))
-	})
-	return s
+	}
 }
 
 // cgroupValues is what the latest metrics batch says about one cgroup.

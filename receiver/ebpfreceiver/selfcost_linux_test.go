@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,18 +84,26 @@ func attrIs(key, value string) func(metricdata.DataPoint[int64]) bool {
 	}
 }
 
+// schedulerOnlySetup is the start of the self-metric tests: root, a test
+// telemetry, and a scheduler-only configuration collecting every 200ms.
+func schedulerOnlySetup(t *testing.T) (*componenttest.Telemetry, *Config) {
+	t.Helper()
+	requireRoot(t)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.CollectionInterval = 200 * time.Millisecond
+	cfg.TCP.Enabled, cfg.Memory.Enabled = false, false
+	return tt, cfg
+}
+
 // Tiny ring buffer and a stuck logs pipeline: the kernel side must drop and
 // count, the collector stays alive, user-space memory stays bounded and the
 // aggregated counters lose nothing.
 func TestRingBufferOverflow(t *testing.T) {
-	requireRoot(t)
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	tt, cfg := schedulerOnlySetup(t)
 	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.CollectionInterval = 200 * time.Millisecond
 	cfg.RingBufferSize = uint32(os.Getpagesize())
-	cfg.TCP.Enabled, cfg.Memory.Enabled = false, false
 	set := metadatatest.NewSettings(tt)
 	metrics := new(consumertest.MetricsSink)
 	logs := &blockingLogs{release: make(chan struct{}), entered: make(chan struct{})}
@@ -153,14 +162,9 @@ func metricsLatest(sink *consumertest.MetricsSink, path string) *cgroupValues {
 
 // Beyond max_cgroups data goes to the overflow series and the overflow counter rises.
 func TestCgroupOverflow(t *testing.T) {
-	requireRoot(t)
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	tt, cfg := schedulerOnlySetup(t)
 	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.CollectionInterval = 200 * time.Millisecond
 	cfg.MaxCgroups = 2 // the host's busy cgroups fill this at once
-	cfg.TCP.Enabled, cfg.Memory.Enabled = false, false
 	sink := new(consumertest.MetricsSink)
 	mr, err := f.CreateMetrics(context.Background(), metadatatest.NewSettings(tt), cfg, sink)
 	require.NoError(t, err)
@@ -221,34 +225,22 @@ func TestLifecycleReleasesKernelResources(t *testing.T) {
 	for range 50 {
 		time.Sleep(100 * time.Millisecond)
 		now := kernelPrograms(t)
-		if equalIDs(now, progsBefore) {
+		if slices.Equal(now, progsBefore) {
 			break
 		}
 		progsBefore = now
 	}
 	fdsBefore := openFDs(t)
 	for i := range 3 {
-		s := &sinks{metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), traces: new(consumertest.TracesSink)}
-		set := metadatatest.NewSettings(componenttest.NewTelemetry())
-		mr, err := f.CreateMetrics(context.Background(), set, cfg, s.metrics)
-		require.NoError(t, err)
-		lr, err := f.CreateLogs(context.Background(), set, cfg, s.logs)
-		require.NoError(t, err)
-		tr, err := f.CreateTraces(context.Background(), set, cfg, s.traces)
-		require.NoError(t, err)
-		require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
-		require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
-		require.NoError(t, tr.Start(context.Background(), componenttest.NewNopHost()))
+		s, shutdown := startPipelines(t, cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
 		require.Len(t, kernelPrograms(t), len(progsBefore)+15, "round %d: all 15 programs must be loaded", i)
 		eventually(t, "a metrics batch", func() (bool, string) { return s.metrics.DataPointCount() > 0, "" })
-		require.NoError(t, tr.Shutdown(context.Background()))
-		require.NoError(t, lr.Shutdown(context.Background()))
-		require.NoError(t, mr.Shutdown(context.Background()))
+		shutdown()
 	}
 	// Program and map release is synchronous on close; give the runtime a moment for fds of exited goroutines.
 	eventually(t, "baseline fds and kernel programs", func() (bool, string) {
 		fds, progs := openFDs(t), kernelPrograms(t)
-		return fds == fdsBefore && equalIDs(progs, progsBefore),
+		return fds == fdsBefore && slices.Equal(progs, progsBefore),
 			fmt.Sprintf("fds %d (baseline %d), programs %v (baseline %v)", fds, fdsBefore, progs, progsBefore)
 	})
 }
@@ -276,18 +268,6 @@ func kernelPrograms(t *testing.T) []ebpf.ProgramID {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
-}
-
-func equalIDs(a, b []ebpf.ProgramID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Without CAP_BPF/CAP_PERFMON, Start fails with an error naming the
