@@ -67,6 +67,16 @@ type result struct {
 	ChurnEvents   int     `json:"churn_pod_operations"`
 	ChurnRequests int64   `json:"churn_api_requests"`
 	ChurnBytes    int64   `json:"churn_api_bytes"`
+
+	// Whole-binary runs (scenario "binary"): the peer collector binaries, OTLP in and out.
+	FirstTaggedSeconds float64 `json:"first_tagged_seconds,omitempty"` // process start → first fully tagged span at the sink
+	PeakRSSMiB         float64 `json:"peak_rss_mib,omitempty"`         // VmHWM after sync (before the load)
+	GoHeapMiB          float64 `json:"go_heap_alloc_mib,omitempty"`    // otelcol_process_runtime_heap_alloc_bytes after sync
+	SpansPerSecond     float64 `json:"spans_per_second,omitempty"`     // delivered to the sink, tagged
+	CPUPerMillion      float64 `json:"cpu_seconds_per_million_spans,omitempty"`
+	LoadAPIBytes       int64   `json:"load_api_bytes,omitempty"` // API bytes during the load phase
+
+	APILog []apiCall `json:"api_log,omitempty"`
 }
 
 func TestCompare(t *testing.T) {
@@ -79,8 +89,12 @@ func TestCompare(t *testing.T) {
 
 	c := k8stest.Start(t)
 	began := time.Now()
-	ips := populate(t, c, pods, rsCount, nsCount)
+	infos := populate(t, c, pods, rsCount, nsCount)
 	t.Logf("populated %d pods, %d replicasets, %d namespaces in %s", pods, rsCount, nsCount, time.Since(began).Round(time.Second))
+	ips := make([]string, len(infos))
+	for i, p := range infos {
+		ips[i] = p.IP
+	}
 	ipFile := filepath.Join(t.TempDir(), "ips")
 	require(t, os.WriteFile(ipFile, []byte(strings.Join(ips, "\n")), 0o600))
 
@@ -89,18 +103,35 @@ func TestCompare(t *testing.T) {
 	if v := os.Getenv("BENCH_SCENARIOS"); v != "" {
 		scenarios = strings.Split(v, ",")
 	}
+	var encodings []encodingResult
+	if os.Getenv("BENCH_ENCODINGS") != "0" {
+		encodings = measureEncodings(t, c)
+	}
 	for _, scenario := range scenarios {
+		if scenario == "binary" {
+			results = append(results, runBinaries(t, c, infos)...)
+			continue
+		}
 		for _, name := range []string{"k8sattributes", "k8s_tagging"} {
 			r := runChild(t, c, name, scenario, ipFile)
 			results = append(results, r)
-			t.Logf("%s/%s: %+v", scenario, name, r)
+			t.Logf("%s/%s: heap %.1f MiB, RSS %.1f MiB, API %d req / %d B, churn %d req / %d B, sync %.2fs, %.0f ns/resource",
+				scenario, name, r.HeapInuseMiB, r.RSSMiB, r.APIRequests, r.APIBytes, r.ChurnRequests, r.ChurnBytes, r.SyncSeconds, r.NsPerResource)
 		}
 	}
-	out, _ := json.MarshalIndent(results, "", "  ")
+	out, _ := json.MarshalIndent(struct {
+		Date      string           `json:"date"`
+		Pods      int              `json:"pods"`
+		Churn     string           `json:"churn"`
+		Encodings []encodingResult `json:"pod_list_encodings,omitempty"`
+		Results   []result         `json:"results"`
+	}{time.Now().UTC().Format(time.RFC3339), pods, fmt.Sprintf("%d pods/s for %d s", churnRate(), churnSeconds()), encodings, results}, "", "  ")
 	if path := os.Getenv("BENCH_OUT"); path != "" {
 		require(t, os.WriteFile(path, out, 0o644))
 	}
-	fmt.Println(string(out))
+	if path := os.Getenv("BENCH_TABLE"); path != "" {
+		require(t, os.WriteFile(path, []byte(markdown(results, encodings, fmt.Sprintf("%d pods in %d ReplicaSets across %d namespaces", pods, rsCount, nsCount))), 0o644))
+	}
 }
 
 func envInt(name string, def int) int {
@@ -119,7 +150,7 @@ func require(t *testing.T, err error) {
 
 // populate creates the namespaces, ReplicaSets (one Deployment each) and pods (with status: IPs
 // and container statuses, as a kubelet would set them) with 8 concurrent writers.
-func populate(t *testing.T, c *k8stest.Cluster, pods, rsCount, nsCount int) []string {
+func populate(t *testing.T, c *k8stest.Cluster, pods, rsCount, nsCount int) []podInfo {
 	for i := range nsCount {
 		c.CreateNamespace(t, fmt.Sprintf("ns-%03d", i), map[string]string{"team": fmt.Sprintf("team-%d", i%7)})
 	}
@@ -151,7 +182,7 @@ func populate(t *testing.T, c *k8stest.Cluster, pods, rsCount, nsCount int) []st
 	close(work)
 	wg.Wait()
 
-	ips := make([]string, pods)
+	infos := make([]podInfo, pods)
 	podWork := make(chan int)
 	for range 8 {
 		wg.Add(1)
@@ -161,7 +192,8 @@ func populate(t *testing.T, c *k8stest.Cluster, pods, rsCount, nsCount int) []st
 				spec := replicaSets[i%rsCount]()
 				spec.Name = fmt.Sprintf("%s-pod-%05d", spec.OwnerReplicaSet.Name, i)
 				p := c.CreatePod(t, spec)
-				ips[i] = p.Status.PodIP
+				infos[i] = podInfo{IP: p.Status.PodIP, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID),
+					Node: p.Spec.NodeName, Deployment: fmt.Sprintf("app-%04d", i%rsCount)}
 			}
 		}()
 	}
@@ -170,15 +202,38 @@ func populate(t *testing.T, c *k8stest.Cluster, pods, rsCount, nsCount int) []st
 	}
 	close(podWork)
 	wg.Wait()
-	return ips
+	return infos
+}
+
+// podInfo is what the benchmark knows about a populated pod (to check tags).
+type podInfo struct {
+	IP, Name, Namespace, UID, Node, Deployment string
 }
 
 // countingProxy forwards to the API server with the admin token and counts requests and bytes
-// sent to the client (the cost the API server pays per collector).
+// sent to the client (the cost the API server pays per collector). It keeps a log of the requests
+// (URL, response encoding, bytes) so the results show what each processor asked for.
 type countingProxy struct {
 	requests, bytes atomic.Int64
 	srv             *http.Server
 	addr            string
+	began           time.Time
+
+	mu  sync.Mutex
+	log []*apiCall
+}
+
+// apiCall is one request the proxy forwarded.
+type apiCall struct {
+	AtSeconds       float64 `json:"at_s"` // since the proxy started
+	Method          string  `json:"method"`
+	URL             string  `json:"url"`
+	Status          int     `json:"status"`
+	ContentType     string  `json:"content_type"`
+	ContentEncoding string  `json:"content_encoding,omitempty"`
+	AcceptEncoding  string  `json:"accept_encoding,omitempty"`
+	Bytes           int64   `json:"bytes"` // response body bytes as sent (compressed when gzip)
+	bytes           atomic.Int64
 }
 
 func newCountingProxy(t *testing.T, c *k8stest.Cluster) *countingProxy {
@@ -186,15 +241,22 @@ func newCountingProxy(t *testing.T, c *k8stest.Cluster) *countingProxy {
 	require(t, err)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.CACertPEM())
-	p := &countingProxy{}
+	p := &countingProxy{began: time.Now()}
 	rp := httputil.NewSingleHostReverseProxy(target)
+	// The client's Accept-Encoding is forwarded as sent, so the transport neither adds gzip on its
+	// own nor decompresses: what the API server sends is what the client receives.
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 	rp.FlushInterval = -1
 	token := c.AdminToken()
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
+		call := &apiCall{AtSeconds: time.Since(p.began).Seconds(), Method: r.Method, URL: r.URL.RequestURI(),
+			AcceptEncoding: r.Header.Get("Accept-Encoding")}
+		p.mu.Lock()
+		p.log = append(p.log, call)
+		p.mu.Unlock()
 		r.Header.Set("Authorization", "Bearer "+token)
-		rp.ServeHTTP(&countingWriter{ResponseWriter: w, n: &p.bytes}, r)
+		rp.ServeHTTP(&countingWriter{ResponseWriter: w, p: p, call: call}, r)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require(t, err)
@@ -205,14 +267,50 @@ func newCountingProxy(t *testing.T, c *k8stest.Cluster) *countingProxy {
 	return p
 }
 
+// calls returns the request log with the bytes counted so far.
+func (p *countingProxy) calls() []apiCall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]apiCall, len(p.log))
+	for i, c := range p.log {
+		out[i] = apiCall{AtSeconds: c.AtSeconds, Method: c.Method, URL: c.URL, Status: c.Status, ContentType: c.ContentType,
+			ContentEncoding: c.ContentEncoding, AcceptEncoding: c.AcceptEncoding, Bytes: c.bytes.Load()}
+	}
+	return out
+}
+
+// kubeconfig writes a kubeconfig that points at the proxy (which adds the credentials).
+func (p *countingProxy) kubeconfig(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require(t, os.WriteFile(path, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: bench, cluster: {server: "http://%s"}}]
+users: [{name: bench, user: {}}]
+contexts: [{name: bench, context: {cluster: bench, user: bench}}]
+current-context: bench
+`, p.addr)), 0o600))
+	return path
+}
+
 type countingWriter struct {
 	http.ResponseWriter
-	n *atomic.Int64
+	p    *countingProxy
+	call *apiCall
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	w.p.mu.Lock()
+	w.call.Status = code
+	w.call.ContentType = w.Header().Get("Content-Type")
+	w.call.ContentEncoding = w.Header().Get("Content-Encoding")
+	w.p.mu.Unlock()
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *countingWriter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
-	w.n.Add(int64(n))
+	w.p.bytes.Add(int64(n))
+	w.call.bytes.Add(int64(n))
 	return n, err
 }
 
@@ -224,14 +322,7 @@ func (w *countingWriter) Flush() {
 
 func runChild(t *testing.T, c *k8stest.Cluster, name, scenario, ipFile string) result {
 	proxy := newCountingProxy(t, c)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	require(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: bench, cluster: {server: "http://%s"}}]
-users: [{name: bench, user: {}}]
-contexts: [{name: bench, context: {cluster: bench, user: bench}}]
-current-context: bench
-`, proxy.addr)), 0o600))
+	kubeconfig := proxy.kubeconfig(t)
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestChild$", "-test.v")
 	cmd.Env = append(os.Environ(), childEnv+"="+name, "BENCH_SCENARIO="+scenario, "KUBECONFIG="+kubeconfig, "BENCH_IPS="+ipFile)
 	var stderr bytes.Buffer
@@ -270,6 +361,7 @@ current-context: bench
 	}
 	r.APIRequests, r.APIBytes = syncedReqs, syncedBytes
 	r.ChurnSeconds, r.ChurnEvents, r.ChurnRequests, r.ChurnBytes = churnDur.Seconds(), churnOps, churnReqs, churnBytes
+	r.APILog = proxy.calls()
 	return r
 }
 
@@ -277,9 +369,8 @@ current-context: bench
 // 60) and deletes each five seconds after its creation; it returns the number of API writes of pods
 // (create, status update, delete).
 func churn(t *testing.T, c *k8stest.Cluster, tag string) int {
-	seconds := envInt("BENCH_CHURN_SECONDS", 60)
-	rate := envInt("BENCH_CHURN_RATE", 10)
-	if os.Getenv("BENCH_CHURN_SECONDS") == "0" {
+	seconds, rate := churnSeconds(), churnRate()
+	if seconds == 0 {
 		return 0
 	}
 	ns := "churn"
@@ -312,6 +403,16 @@ func churn(t *testing.T, c *k8stest.Cluster, tag string) int {
 	}
 	return ops
 }
+
+// churnSeconds is BENCH_CHURN_SECONDS (default 60; 0 turns churn off).
+func churnSeconds() int {
+	if os.Getenv("BENCH_CHURN_SECONDS") == "0" {
+		return 0
+	}
+	return envInt("BENCH_CHURN_SECONDS", 60)
+}
+
+func churnRate() int { return envInt("BENCH_CHURN_RATE", 10) }
 
 func tail(s string, n int) string {
 	if len(s) > n {
