@@ -43,6 +43,8 @@ func main() {
 	pairs := flag.Int("pairs", 2, "pipe ping-pong process pairs (scheduler load)")
 	tcpLoops := flag.Int("tcp", 1, "TCP connect/write/close loops")
 	memLoops := flag.Int("mem", 1, "page-allocation churn loops (mmap/touch/munmap 4 MiB)")
+	ops := flag.Bool("ops", false, "instead of the phases: cost of single operations on sched_switch, each program alone "+
+		"for -duration under the ping-pong load, two rounds (bpf/opcost_bench.bpf.c)")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {
@@ -59,6 +61,10 @@ func main() {
 	}
 	defer stats.Close()
 
+	if *ops {
+		measureOps(*duration, workloadSpec{pairs: load.pairs})
+		return
+	}
 	detached := measure("detached", *duration, load, nil)
 	baseline := measure("empty programs (BPF statistics floor)", *duration, load, startBaseline)
 	attached := measure("attached (in-kernel aggregation)", *duration, load, startReceiver)
@@ -287,6 +293,55 @@ func loadedProgramIDs() map[ebpf.ProgramID]bool {
 		}
 		ids[next] = true
 		id = next
+	}
+}
+
+// measureOps attaches every program of the opcost object alone to
+// sched_switch while the ping-pong runs, two rounds in turn, and prints the
+// average cost per run and the difference to the empty program.
+func measureOps(d time.Duration, load workloadSpec) {
+	spec, err := loadOpcost()
+	if err != nil {
+		fail("loading operation programs: %v", err)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		fail("loading operation programs: %v", err)
+	}
+	defer coll.Close()
+	var names []string
+	for name := range coll.Programs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	const rounds = 2
+	runs, ns := map[string]uint64{}, map[string]time.Duration{}
+	for round := range rounds {
+		for _, name := range names {
+			fmt.Fprintf(os.Stderr, "op %s, round %d ...\n", name, round+1)
+			p := coll.Programs[name]
+			l, err := link.AttachTracing(link.TracingOptions{Program: p})
+			if err != nil {
+				fail("attaching %s: %v", name, err)
+			}
+			before, err1 := p.Stats()
+			runWorkload(d, load)
+			after, err2 := p.Stats()
+			l.Close()
+			if err := errors.Join(err1, err2); err != nil {
+				fail("BPF statistics of %s: %v", name, err)
+			}
+			runs[name] += after.RunCount - before.RunCount
+			ns[name] += after.Runtime - before.Runtime
+		}
+	}
+	avg := func(name string) float64 { return float64(ns[name]) / float64(max(runs[name], 1)) }
+	fmt.Println()
+	fmt.Printf("## Cost of single operations on sched_switch (%d ping-pong pairs, %d rounds of %v per program)\n", load.pairs, rounds, d)
+	fmt.Println("| program | runs | avg ns/run | minus op_empty |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	for _, name := range names {
+		fmt.Printf("| %s | %d | %.1f | %.1f |\n", name, runs[name], avg(name), avg(name)-avg("op_empty"))
 	}
 }
 
