@@ -414,8 +414,16 @@ func TestSharedCacheAcrossProcessors(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, lists, "one pod list for all instances")
-	assert.Equal(t, "a", attrString(h1.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.1"})[0], "k8s.pod.name"))
-	assert.Equal(t, "a", attrString(h2.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.1"})[0], "k8s.pod.label.app"))
+	// The cache keeps the union of both configurations' fields; each instance adds only what its
+	// own configuration extracts.
+	for _, got := range h1.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.1"}) {
+		assert.Equal(t, "a", attrString(got, "k8s.pod.name"))
+		_, hasLabel := got.Get("k8s.pod.label.app")
+		assert.False(t, hasLabel, "the first configuration does not extract the label the second one needs")
+	}
+	for _, got := range h2.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.1"}) {
+		assert.Equal(t, "a", attrString(got, "k8s.pod.label.app"))
+	}
 
 	// Stopping one set of instances keeps the cache for the others.
 	h1.shutdown(t)
