@@ -48,6 +48,10 @@ import (
 
 const childEnv = "OTELCOL_K8S_BENCH_CHILD"
 
+// The agent scenario runs both processors as a node agent would (filter.node_from_env_var) for
+// one of the fixture's 50 nodes.
+const agentNodeEnv, agentNode = "K8S_NODE_NAME", "node-07"
+
 // result is what a child reports.
 type result struct {
 	Name          string  `json:"name"`
@@ -97,6 +101,15 @@ func TestCompare(t *testing.T) {
 	}
 	ipFile := filepath.Join(t.TempDir(), "ips")
 	require(t, os.WriteFile(ipFile, []byte(strings.Join(ips, "\n")), 0o600))
+	// The agent scenario tags data of its own node's pods only.
+	var agentIPs []string
+	for _, p := range infos {
+		if p.Node == agentNode {
+			agentIPs = append(agentIPs, p.IP)
+		}
+	}
+	agentIPFile := filepath.Join(t.TempDir(), "agent-ips")
+	require(t, os.WriteFile(agentIPFile, []byte(strings.Join(agentIPs, "\n")), 0o600))
 
 	var results []result
 	scenarios := []string{"default", "deployment_uid", "three_signals"}
@@ -113,7 +126,11 @@ func TestCompare(t *testing.T) {
 			continue
 		}
 		for _, name := range []string{"k8sattributes", "k8s_tagging"} {
-			r := runChild(t, c, name, scenario, ipFile)
+			file := ipFile
+			if scenario == "agent" {
+				file = agentIPFile
+			}
+			r := runChild(t, c, name, scenario, file)
 			results = append(results, r)
 			t.Logf("%s/%s: heap %.1f MiB, RSS %.1f MiB, API %d req / %d B, churn %d req / %d B, sync %.2fs, %.0f ns/resource",
 				scenario, name, r.HeapInuseMiB, r.RSSMiB, r.APIRequests, r.APIBytes, r.ChurnRequests, r.ChurnBytes, r.SyncSeconds, r.NsPerResource)
@@ -231,6 +248,7 @@ type apiCall struct {
 	Status          int     `json:"status"`
 	ContentType     string  `json:"content_type"`
 	ContentEncoding string  `json:"content_encoding,omitempty"`
+	Accept          string  `json:"accept,omitempty"`
 	AcceptEncoding  string  `json:"accept_encoding,omitempty"`
 	Bytes           int64   `json:"bytes"` // response body bytes as sent (compressed when gzip)
 	bytes           atomic.Int64
@@ -251,7 +269,7 @@ func newCountingProxy(t *testing.T, c *k8stest.Cluster) *countingProxy {
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		call := &apiCall{AtSeconds: time.Since(p.began).Seconds(), Method: r.Method, URL: r.URL.RequestURI(),
-			AcceptEncoding: r.Header.Get("Accept-Encoding")}
+			Accept: r.Header.Get("Accept"), AcceptEncoding: r.Header.Get("Accept-Encoding")}
 		p.mu.Lock()
 		p.log = append(p.log, call)
 		p.mu.Unlock()
@@ -274,7 +292,7 @@ func (p *countingProxy) calls() []apiCall {
 	out := make([]apiCall, len(p.log))
 	for i, c := range p.log {
 		out[i] = apiCall{AtSeconds: c.AtSeconds, Method: c.Method, URL: c.URL, Status: c.Status, ContentType: c.ContentType,
-			ContentEncoding: c.ContentEncoding, AcceptEncoding: c.AcceptEncoding, Bytes: c.bytes.Load()}
+			ContentEncoding: c.ContentEncoding, Accept: c.Accept, AcceptEncoding: c.AcceptEncoding, Bytes: c.bytes.Load()}
 	}
 	return out
 }
@@ -324,7 +342,8 @@ func runChild(t *testing.T, c *k8stest.Cluster, name, scenario, ipFile string) r
 	proxy := newCountingProxy(t, c)
 	kubeconfig := proxy.kubeconfig(t)
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+name, "BENCH_SCENARIO="+scenario, "KUBECONFIG="+kubeconfig, "BENCH_IPS="+ipFile)
+	cmd.Env = append(os.Environ(), childEnv+"="+name, "BENCH_SCENARIO="+scenario, "KUBECONFIG="+kubeconfig, "BENCH_IPS="+ipFile,
+		agentNodeEnv+"="+agentNode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -446,6 +465,9 @@ func TestChild(t *testing.T) {
 		if scenario == "deployment_uid" {
 			c.Extract.Metadata = append(c.Extract.Metadata, "k8s.deployment.uid")
 		}
+		if scenario == "agent" {
+			c.Filter.NodeFromEnvVar = agentNodeEnv
+		}
 		cfg = c
 	case "k8sattributes":
 		f = k8sattributes.NewFactory()
@@ -454,6 +476,9 @@ func TestChild(t *testing.T) {
 		c.WaitForMetadata, c.WaitForMetadataTimeout = true, 10*time.Minute
 		if scenario == "deployment_uid" {
 			c.Extract.Metadata = append(c.Extract.Metadata, "k8s.deployment.uid")
+		}
+		if scenario == "agent" {
+			c.Filter.NodeFromEnvVar = agentNodeEnv
 		}
 		cfg = c
 	default:

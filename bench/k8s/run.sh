@@ -5,8 +5,10 @@
 # collector binaries _build/otelcol-custom and _build/otelcol-k8sattributes (`make build peers`).
 #
 # BENCH_SCENARIOS (comma-separated, default default,three_signals,binary):
-#   default, deployment_uid, three_signals  in-process: each processor (contrib v1.0.0 = our pin,
-#                                           and ours) from its factory in its own child process
+#   default, deployment_uid, three_signals, agent
+#                                           in-process: each processor (contrib v1.0.0 = our pin,
+#                                           and ours) from its factory in its own child process;
+#                                           agent = filter.node_from_env_var for one of 50 nodes
 #   binary                                  the whole collector binaries as users run them
 # After each in-process processor has synced, pods are churned (created, deleted five seconds
 # later) at BENCH_CHURN_RATE/s (10) for BENCH_CHURN_SECONDS (300; 0 = no churn).
