@@ -475,7 +475,8 @@ func startSpanSinkOnFreePort(t *testing.T, opts ...grpc.ServerOption) grpcSinkAt
 // endpoint that requires a client certificate signed by the test CA. With the client certificate
 // the samples arrive (decoded by promtest.Sink) and the endpoint sees the certificate; without it
 // the handshake fails, the exporter logs the TLS error, gives up after its retry budget, logs the
-// drop and counts the samples in otelcol_exporter_prometheusremotewrite_failed_samples.
+// drop and counts the samples in otelcol_exporter_prometheusremotewrite_failed_samples; with a CA
+// that did not sign the server certificate it fails the same way, naming the certificate problem.
 func TestTLSPrometheusRemoteWrite(t *testing.T) {
 	pki := newTestPKI(t)
 	sink := &promtest.Sink{KeepSeries: true}
@@ -490,12 +491,14 @@ func TestTLSPrometheusRemoteWrite(t *testing.T) {
 	t.Cleanup(srv.Close)
 	writeURL := srv.URL + "/api/v1/write"
 
-	withCertPort, noCertPort, telPort := freePort(t), freePort(t), freePort(t)
+	withCertPort, noCertPort, wrongCAPort, telPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	cfg := writeFile(t, "tls-prw.yaml", fmt.Sprintf(`
 receivers:
   otlp/with_cert:
     protocols: {grpc: {endpoint: "%s"}}
   otlp/no_cert:
+    protocols: {grpc: {endpoint: "%s"}}
+  otlp/wrong_ca:
     protocols: {grpc: {endpoint: "%s"}}
 exporters:
   prometheus_remote_write/with_cert:
@@ -508,13 +511,19 @@ exporters:
     tls: {ca_file: %s}
     remote_write_queue: {enabled: false}
     retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 1s}
+  prometheus_remote_write/wrong_ca:
+    endpoint: %s
+    tls: {ca_file: %s, cert_file: %s, key_file: %s}
+    remote_write_queue: {enabled: false}
+    retry_on_failure: {enabled: false}
 service:
   telemetry: {metrics: {%s}}
   pipelines:
     metrics/with_cert: {receivers: [otlp/with_cert], exporters: [prometheus_remote_write/with_cert]}
     metrics/no_cert: {receivers: [otlp/no_cert], exporters: [prometheus_remote_write/no_cert]}
-`, addr(withCertPort), addr(noCertPort), writeURL, pki.caFile, pki.clientCertFile, pki.clientKeyFile,
-		writeURL, pki.caFile, telemetryReaderConfig(telPort)))
+    metrics/wrong_ca: {receivers: [otlp/wrong_ca], exporters: [prometheus_remote_write/wrong_ca]}
+`, addr(withCertPort), addr(noCertPort), addr(wrongCAPort), writeURL, pki.caFile, pki.clientCertFile, pki.clientKeyFile,
+		writeURL, pki.caFile, writeURL, pki.otherCAFile, pki.clientCertFile, pki.clientKeyFile, telemetryReaderConfig(telPort)))
 	col := startCollector(t, nil, "--config", cfg)
 	col.waitReady(t)
 
@@ -548,9 +557,27 @@ service:
 		// The exporter's own metrics carry no component label in v0.161.0; only no_cert fails here.
 		assert.Equal(c, 1.0, selfMetric(t, telPort, "otelcol_exporter_prometheusremotewrite_failed_samples", ""))
 	}, 10*time.Second, 200*time.Millisecond, "failed samples counted")
+
+	// A CA that did not sign the server certificate: the exporter's own verification fails, and
+	// the error (returned to the sender, logged by the collector) says so.
+	err = sendGauge(addr(wrongCAPort), "tls_e2e_gauge_wrong_ca", 9)
+	require.Error(t, err, "with the wrong CA the export fails and the sender is told")
+	assert.Contains(t, err.Error(), "certificate signed by unknown authority")
+	require.Eventually(t, func() bool {
+		for _, line := range strings.Split(col.output.String(), "\n") {
+			if strings.Contains(line, `"prometheus_remote_write/wrong_ca"`) && strings.Contains(line, "certificate signed by unknown authority") {
+				return true
+			}
+		}
+		return false
+	}, 15*time.Second, 100*time.Millisecond, "wrong CA logged")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 2.0, selfMetric(t, telPort, "otelcol_exporter_prometheusremotewrite_failed_samples", ""))
+	}, 10*time.Second, 200*time.Millisecond, "failed samples counted (no_cert and wrong_ca)")
+
 	series, _ := sink.Snapshot()
 	for _, s := range series {
-		assert.NotEqual(t, "tls_e2e_gauge_nocert", s.Labels.Get("__name__"), "data sent without client certificate arrived")
+		assert.NotContains(t, []string{"tls_e2e_gauge_nocert", "tls_e2e_gauge_wrong_ca"}, s.Labels.Get("__name__"), "data arrived over a connection that must fail")
 	}
 	assert.Equal(t, requestsWithCert, sink.Requests.Load(), "no request got through without a client certificate")
 	assert.NotContains(t, col.output.String(), "panic")
