@@ -1,9 +1,11 @@
 // Package k8sbench compares the k8s_tagging processor with contrib's k8sattributes processor
 // (v1.0.0, the release of collector-contrib v0.161.0) against the same real kube-apiserver:
-// memory after sync, API requests and bytes during start-up, time to sync, and tagging cost per
-// resource. Each processor runs in its own child process so memory figures are not mixed.
+// memory after sync and churn, API requests and bytes during start-up and churn, time to sync, and
+// tagging cost per resource. Each processor runs in its own child process so memory figures are
+// not mixed. The "binary" scenario (binary_bench_test.go) compares the whole collector binaries;
+// encodings_bench_test.go measures the pod list in every encoding the API server offers.
 //
-// Run: OTELCOL_K8S_BENCH=1 go test -run TestCompare -timeout 60m -v   (see run.sh)
+// Run: bench/k8s/run.sh (sets OTELCOL_K8S_BENCH=1 and the scenario defaults).
 package k8sbench
 
 import (
@@ -125,15 +127,14 @@ func TestCompare(t *testing.T) {
 			results = append(results, runBinaries(t, c, infos)...)
 			continue
 		}
-		for _, name := range []string{"k8sattributes", "k8s_tagging"} {
-			file := ipFile
-			if scenario == "agent" {
-				file = agentIPFile
-			}
-			r := runChild(t, c, name, scenario, file)
+		file := ipFile
+		if scenario == "agent" {
+			file = agentIPFile
+		}
+		for _, r := range runScenario(t, c, scenario, file) {
 			results = append(results, r)
 			t.Logf("%s/%s: heap %.1f MiB, RSS %.1f MiB, API %d req / %d B, churn %d req / %d B, sync %.2fs, %.0f ns/resource",
-				scenario, name, r.HeapInuseMiB, r.RSSMiB, r.APIRequests, r.APIBytes, r.ChurnRequests, r.ChurnBytes, r.SyncSeconds, r.NsPerResource)
+				scenario, r.Name, r.HeapInuseMiB, r.RSSMiB, r.APIRequests, r.APIBytes, r.ChurnRequests, r.ChurnBytes, r.SyncSeconds, r.NsPerResource)
 		}
 	}
 	out, _ := json.MarshalIndent(struct {
@@ -338,50 +339,95 @@ func (w *countingWriter) Flush() {
 	}
 }
 
-func runChild(t *testing.T, c *k8stest.Cluster, name, scenario, ipFile string) result {
-	proxy := newCountingProxy(t, c)
-	kubeconfig := proxy.kubeconfig(t)
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+name, "BENCH_SCENARIO="+scenario, "KUBECONFIG="+kubeconfig, "BENCH_IPS="+ipFile,
-		agentNodeEnv+"="+agentNode)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+// child is one processor running in its own process, behind its own counting proxy.
+type child struct {
+	name                    string
+	cmd                     *exec.Cmd
+	stdin                   io.Closer
+	stderr                  *bytes.Buffer
+	lines                   chan string
+	seen                    []string
+	proxy                   *countingProxy
+	syncedReqs, syncedBytes int64
+}
+
+// startChild starts a child and returns once its processor has synced.
+func startChild(t *testing.T, c *k8stest.Cluster, name, scenario, ipFile string) *child {
+	ch := &child{name: name, proxy: newCountingProxy(t, c), stderr: &bytes.Buffer{}, lines: make(chan string, 16)}
+	ch.cmd = exec.Command(os.Args[0], "-test.run", "^TestChild$", "-test.v")
+	ch.cmd.Env = append(os.Environ(), childEnv+"="+name, "BENCH_SCENARIO="+scenario, "KUBECONFIG="+ch.proxy.kubeconfig(t),
+		"BENCH_IPS="+ipFile, agentNodeEnv+"="+agentNode)
+	ch.cmd.Stderr = ch.stderr
+	stdout, err := ch.cmd.StdoutPipe()
 	require(t, err)
-	stdin, err := cmd.StdinPipe()
+	stdin, err := ch.cmd.StdinPipe()
 	require(t, err)
-	require(t, cmd.Start())
-	var churnReqs, churnBytes int64
-	var churnOps int
-	var churnDur time.Duration
+	ch.stdin = stdin
+	require(t, ch.cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			ch.lines <- sc.Text()
+		}
+		close(ch.lines)
+	}()
+	for line := range ch.lines {
+		ch.seen = append(ch.seen, line)
+		if line == "SYNCED" {
+			ch.syncedReqs, ch.syncedBytes = ch.proxy.requests.Load(), ch.proxy.bytes.Load()
+			return ch
+		}
+	}
+	ch.fail(t, ch.cmd.Wait())
+	return nil
+}
+
+func (ch *child) fail(t *testing.T, err error) {
+	t.Fatalf("child %s failed: %v\nstdout:\n%s\nstderr:\n%s", ch.name, err, strings.Join(ch.seen, "\n"), tail(ch.stderr.String(), 3000))
+}
+
+// finish lets the child measure memory and tagging cost and returns its result.
+func (ch *child) finish(t *testing.T) result {
+	_ = ch.stdin.Close()
 	var r result
-	var syncedReqs, syncedBytes int64
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var lines []string
-	for sc.Scan() {
-		line := sc.Text()
-		lines = append(lines, line)
-		switch {
-		case line == "SYNCED":
-			syncedReqs, syncedBytes = proxy.requests.Load(), proxy.bytes.Load()
-			// Churn while the child keeps its watches open, then let it go on.
-			began := time.Now()
-			churnOps = churn(t, c, name+"-"+scenario)
-			churnDur = time.Since(began)
-			churnReqs, churnBytes = proxy.requests.Load()-syncedReqs, proxy.bytes.Load()-syncedBytes
-			_ = stdin.Close()
-		case strings.HasPrefix(line, "RESULT "):
+	for line := range ch.lines {
+		ch.seen = append(ch.seen, line)
+		if strings.HasPrefix(line, "RESULT ") {
 			require(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &r))
 		}
 	}
-	if err := cmd.Wait(); err != nil || r.Name == "" {
-		t.Fatalf("child %s failed: %v\nstdout:\n%s\nstderr:\n%s", name, err, strings.Join(lines, "\n"), tail(stderr.String(), 3000))
+	if err := ch.cmd.Wait(); err != nil || r.Name == "" {
+		ch.fail(t, err)
 	}
-	r.APIRequests, r.APIBytes = syncedReqs, syncedBytes
-	r.ChurnSeconds, r.ChurnEvents, r.ChurnRequests, r.ChurnBytes = churnDur.Seconds(), churnOps, churnReqs, churnBytes
-	r.APILog = proxy.calls()
+	r.APIRequests, r.APIBytes = ch.syncedReqs, ch.syncedBytes
+	r.APILog = ch.proxy.calls()
 	return r
+}
+
+// runScenario starts both processors one after the other (each syncs alone), churns pods once
+// while both keep their watches open (so both see exactly the same events), then lets each
+// measure memory and tagging cost in turn.
+func runScenario(t *testing.T, c *k8stest.Cluster, scenario, ipFile string) []result {
+	var children []*child
+	for _, name := range []string{"k8sattributes", "k8s_tagging"} {
+		children = append(children, startChild(t, c, name, scenario, ipFile))
+	}
+	before := make([][2]int64, len(children))
+	for i, ch := range children {
+		before[i] = [2]int64{ch.proxy.requests.Load(), ch.proxy.bytes.Load()}
+	}
+	began := time.Now()
+	ops := churn(t, c, scenario)
+	dur := time.Since(began)
+	var results []result
+	for i, ch := range children {
+		reqs, bytes := ch.proxy.requests.Load()-before[i][0], ch.proxy.bytes.Load()-before[i][1]
+		r := ch.finish(t)
+		r.ChurnSeconds, r.ChurnEvents, r.ChurnRequests, r.ChurnBytes = dur.Seconds(), ops, reqs, bytes
+		results = append(results, r)
+	}
+	return results
 }
 
 // churn creates pods at BENCH_CHURN_RATE per second (default 10) for BENCH_CHURN_SECONDS (default
