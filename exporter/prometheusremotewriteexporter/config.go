@@ -6,7 +6,9 @@ package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"time"
 
@@ -262,13 +264,37 @@ func (cfg *Config) Validate() error {
 	if cfg.Shards < 0 {
 		errs = append(errs, fmt.Errorf("shards can't be negative, got %d", cfg.Shards))
 	}
-	if cfg.MaxSamplesPerSecond < 0 {
-		errs = append(errs, fmt.Errorf("max_samples_per_second can't be negative, got %g", cfg.MaxSamplesPerSecond))
+	if r := cfg.MaxSamplesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		errs = append(errs, fmt.Errorf("max_samples_per_second must be a finite number >= 0 (0 means unlimited), got %g", r))
+	}
+	if err := validateEndpoint(cfg.HTTP.Endpoint); err != nil {
+		errs = append(errs, err)
+	}
+	for name := range cfg.ExternalLabels {
+		if name == "" {
+			errs = append(errs, errors.New("external_labels: a label name is empty; every series would carry an invalid label"))
+		}
 	}
 	if cfg.TimeoutSettings.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout can't be negative, got %s", cfg.TimeoutSettings.Timeout))
 	}
 	return errors.Join(errs...)
+}
+
+// validateEndpoint rejects what contrib only notices when the exporter is created, and what would
+// otherwise pass start-up and fail every request: an empty, relative or non-HTTP endpoint.
+func validateEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return errors.New("endpoint must be set to the remote-write URL, e.g. http://prometheus:9090/api/v1/write")
+	}
+	u, err := url.ParseRequestURI(endpoint)
+	if err != nil {
+		return fmt.Errorf("endpoint %q is not a valid URL: %w", endpoint, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("endpoint %q must be an absolute http:// or https:// URL with a host", endpoint)
+	}
+	return nil
 }
 
 // shardCount is the number of ordered senders.

@@ -52,7 +52,7 @@ func TestLoadConfigContribExample(t *testing.T) {
 	cfg, err := loadConfig(t, "2")
 	require.NoError(t, err)
 	assert.Equal(t, "test-space", cfg.Namespace)
-	assert.Equal(t, "localhost:8888", cfg.HTTP.Endpoint, "top-level endpoint moves into http")
+	assert.Equal(t, "http://localhost:8888", cfg.HTTP.Endpoint, "top-level endpoint moves into http")
 	assert.Equal(t, "/var/lib/mycert.pem", cfg.HTTP.TLS.CAFile)
 	v, _ := cfg.HTTP.Headers.Get("X-Scope-OrgID")
 	assert.Equal(t, "234", string(v))
@@ -117,7 +117,10 @@ func TestLoadConfigInvalid(t *testing.T) {
 		"reserved_metadata_keys":                    "include_metadata_keys entry \"content-type\"",
 		"negative_max_batch_size_bytes":             "max_batch_size_bytes must be greater than 0",
 		"negative_shards":                           "shards can't be negative",
-		"negative_rate":                             "max_samples_per_second can't be negative",
+		"negative_rate":                             "max_samples_per_second must be a finite number >= 0",
+		"nan_rate":                                  "max_samples_per_second must be a finite number >= 0",
+		"scheme_less_endpoint":                      `endpoint "localhost:8888" must be an absolute http:// or https:// URL`,
+		"empty_external_label_name":                 "external_labels: a label name is empty",
 		"both_resource_settings":                    "cannot both be set",
 		"unknown_key":                               "no_such_key",
 		"unknown_nested_key":                        "no_such_nested",

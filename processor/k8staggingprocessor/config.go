@@ -3,6 +3,7 @@ package k8staggingprocessor // import "github.com/otelcol-custom/otelcol-custom/
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -244,8 +245,9 @@ func (cfg *Config) Validate() error {
 		add("auth_type: %q is not valid; use %q (in a pod), %q ($KUBECONFIG or ~/.kube/config) or %q",
 			cfg.AuthType, AuthTypeServiceAccount, AuthTypeKubeConfig, AuthTypeNone)
 	}
-	if cfg.KubeAPIQPS < 0 {
-		add("kube_api_qps: must be >= 0 (0 keeps client-go's default), got %v", cfg.KubeAPIQPS)
+	// A value beyond float32's range (1e39) decodes to +Inf; .nan passes every comparison.
+	if qps := float64(cfg.KubeAPIQPS); qps < 0 || math.IsInf(qps, 0) || math.IsNaN(qps) {
+		add("kube_api_qps: must be a finite number >= 0 (0 keeps client-go's default), got %v", cfg.KubeAPIQPS)
 	}
 	if cfg.KubeAPIBurst < 0 {
 		add("kube_api_burst: must be >= 0 (0 keeps client-go's default), got %d", cfg.KubeAPIBurst)

@@ -101,9 +101,7 @@ func FuzzConfigUnmarshal(f *testing.F) {
 			t.Fatalf("validated filter cannot be sent to the API server and the error does not name the key: %v", err)
 		}
 		if math.IsInf(float64(cfg.KubeAPIQPS), 0) || math.IsNaN(float64(cfg.KubeAPIQPS)) {
-			// Reported to the lead: a value beyond float32's range (1e39) becomes +Inf and passes
-			// Validate (which only rejects negative values). Checked again once fixed.
-			t.Skipf("KNOWN BUG: kube_api_qps %v was accepted", cfg.KubeAPIQPS)
+			t.Fatalf("validated kube_api_qps %v is not a finite rate", cfg.KubeAPIQPS)
 		}
 		local := *cfg
 		local.Passthrough = true

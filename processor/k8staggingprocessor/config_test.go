@@ -87,6 +87,8 @@ func TestValidate(t *testing.T) {
 		{name: "tls auth not implemented", yaml: `auth_type: tls`, wantErr: []string{"auth_type", "not implemented"}},
 		{name: "context is ignored without kubeConfig, as in contrib", yaml: `context: prod`},
 		{name: "negative qps", yaml: `kube_api_qps: -1`, wantErr: []string{"kube_api_qps"}},
+		{name: "qps beyond float32", yaml: `kube_api_qps: 1e39`, wantErr: []string{"kube_api_qps: must be a finite number"}},
+		{name: "qps not a number", yaml: `kube_api_qps: .nan`, wantErr: []string{"kube_api_qps: must be a finite number"}},
 		{name: "negative burst", yaml: `kube_api_burst: -1`, wantErr: []string{"kube_api_burst"}},
 		{name: "negative watch sync", yaml: `watch_sync_period: -20s`, wantErr: []string{"watch_sync_period"}},
 		{name: "zero watch sync disables resync", yaml: `watch_sync_period: 0s`},

@@ -32,11 +32,13 @@ type Config struct {
 	// "exponential" (exact, scale 0) or "explicit" (bounds 1, 2, 4, ..., also exact).
 	Histogram string `mapstructure:"histogram"`
 	// MaxCgroups caps the cgroups tracked per signal; data of further cgroups is
-	// folded into one overflow series and counted.
-	MaxCgroups uint32 `mapstructure:"max_cgroups"`
+	// folded into one overflow series and counted. The size fields are ints, not the uint32 the
+	// kernel maps take: decoding into uint32 silently wraps 2^32+4096 to 4096, an int keeps what
+	// was written so Validate can reject it.
+	MaxCgroups int `mapstructure:"max_cgroups"`
 	// RingBufferSize is the size in bytes of the BPF ring buffer carrying
 	// discrete events (a power of two and a multiple of the page size).
-	RingBufferSize uint32 `mapstructure:"ring_buffer_size"`
+	RingBufferSize int `mapstructure:"ring_buffer_size"`
 	// Cgroups filters the cgroups whose data is emitted.
 	Cgroups CgroupFilter `mapstructure:"cgroups"`
 
@@ -83,7 +85,7 @@ type PerPeerConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// MaxSeries caps the (cgroup, peer) series; connections beyond the cap
 	// are only counted in the per-cgroup totals and the overflow counter.
-	MaxSeries uint32 `mapstructure:"max_series"`
+	MaxSeries int `mapstructure:"max_series"`
 }
 
 // CgroupFilter selects cgroups by their path relative to the cgroup2 mount
@@ -132,19 +134,19 @@ func (c *Config) Validate() error {
 	if c.OnStartError != OnStartErrorFail && c.OnStartError != OnStartErrorReport {
 		errs = append(errs, fmt.Errorf("on_start_error %q is unknown: use %q or %q", c.OnStartError, OnStartErrorFail, OnStartErrorReport))
 	}
-	if c.MaxCgroups == 0 || c.MaxCgroups > maxMaxCgroups {
+	if c.MaxCgroups < 1 || c.MaxCgroups > maxMaxCgroups {
 		errs = append(errs, fmt.Errorf("max_cgroups %d is out of range: use 1..%d (default %d)", c.MaxCgroups, maxMaxCgroups, defaultMaxCgroups))
 	}
-	page := uint32(os.Getpagesize())
+	page := os.Getpagesize()
 	switch rb := c.RingBufferSize; {
-	case rb == 0 || rb&(rb-1) != 0:
+	case rb <= 0 || rb&(rb-1) != 0:
 		errs = append(errs, fmt.Errorf("ring_buffer_size %d is not a power of two: use e.g. %d", rb, defaultRingBufferSize))
 	case rb%page != 0:
 		errs = append(errs, fmt.Errorf("ring_buffer_size %d is not a multiple of the page size %d", rb, page))
 	case rb > maxRingBufferSize:
 		errs = append(errs, fmt.Errorf("ring_buffer_size %d is larger than %d", rb, maxRingBufferSize))
 	}
-	if c.TCP.PerPeer.Enabled && (c.TCP.PerPeer.MaxSeries == 0 || c.TCP.PerPeer.MaxSeries > maxMaxCgroups) {
+	if c.TCP.PerPeer.MaxSeries < 1 || c.TCP.PerPeer.MaxSeries > maxMaxCgroups {
 		errs = append(errs, fmt.Errorf("tcp.per_peer.max_series %d is out of range: use 1..%d", c.TCP.PerPeer.MaxSeries, maxMaxCgroups))
 	}
 	if c.TCP.Spans && !c.TCP.Enabled {

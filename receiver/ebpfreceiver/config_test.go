@@ -63,6 +63,9 @@ func TestConfigErrors(t *testing.T) {
 		"ebpf/nothing_enabled":            "no signal enabled",
 		"ebpf/spans_without_tcp":          "tcp.spans needs tcp.enabled",
 		"ebpf/zero_cgroups":               "max_cgroups 0 is out of range",
+		"ebpf/huge_cgroups":               "max_cgroups 4294971392 is out of range",
+		"ebpf/huge_ring":                  "ring_buffer_size 4295229440 is not a power of two",
+		"ebpf/huge_peer_series":           "tcp.per_peer.max_series 4294967396 is out of range",
 		"ebpf/bad_on_start_error":         `on_start_error "ignore" is unknown`,
 		"ebpf/short_interval":             "collection_interval 1ms is too short",
 	}

@@ -75,9 +75,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 		Memory:           r.cfg.Memory.Enabled,
 		TCPSpans:         r.cfg.TCP.Spans && r.traces != nil,
 		TCPPerPeer:       r.cfg.TCP.PerPeer.Enabled,
-		TCPPeerMaxSeries: r.cfg.TCP.PerPeer.MaxSeries,
-		MaxCgroups:       r.cfg.MaxCgroups,
-		RingBufferSize:   r.cfg.RingBufferSize,
+		TCPPeerMaxSeries: uint32(r.cfg.TCP.PerPeer.MaxSeries), // Validate bounds all three
+		MaxCgroups:       uint32(r.cfg.MaxCgroups),
+		RingBufferSize:   uint32(r.cfg.RingBufferSize),
 		Logs:             r.logs != nil,
 	}
 	p, err := probes.Load(opts)

@@ -103,7 +103,7 @@ func schedulerOnlySetup(t *testing.T) (*componenttest.Telemetry, *Config) {
 func TestRingBufferOverflow(t *testing.T) {
 	tt, cfg := schedulerOnlySetup(t)
 	f := NewFactory()
-	cfg.RingBufferSize = uint32(os.Getpagesize())
+	cfg.RingBufferSize = os.Getpagesize()
 	set := metadatatest.NewSettings(tt)
 	metrics := new(consumertest.MetricsSink)
 	logs := &blockingLogs{release: make(chan struct{}), entered: make(chan struct{})}

@@ -130,7 +130,6 @@ func targetedCases() map[string][]struct {
 		body, want string
 		knownBug   string
 	}
-	const wraps = "values of uint32 keys at or above 2^32 wrap around silently during decoding (4294971392 becomes 4096) instead of being rejected"
 	return map[string][]c{
 		"ebpf": {
 			{"collection_interval: -5s", "collection_interval", ""},
@@ -144,10 +143,10 @@ func targetedCases() map[string][]struct {
 			{"max_cgroups: 0", "max_cgroups", ""},
 			{"max_cgroups: many", "max_cgroups", ""},
 			{"max_cgroups: 99999999999999999999999", "max_cgroups", ""},
-			{"max_cgroups: 4294971392", "max_cgroups", wraps},
+			{"max_cgroups: 4294971392", "max_cgroups", ""},
 			{"ring_buffer_size: 100000", "ring_buffer_size", ""},
 			{"ring_buffer_size: 2147483648", "ring_buffer_size", ""},
-			{"ring_buffer_size: 4295229440", "ring_buffer_size", wraps},
+			{"ring_buffer_size: 4295229440", "ring_buffer_size", ""},
 			{"ring_buffer_size: -4096", "ring_buffer_size", ""},
 			{"cgroups: {include: ['(']}", "cgroups.include[0]", ""},
 			{"cgroups: {exclude: ['[a-']}", "cgroups.exclude[0]", ""},
@@ -156,7 +155,7 @@ func targetedCases() map[string][]struct {
 			{"tcp: {enabled: yes-please}", "enabled", ""},
 			{"tcp: {enabeld: true}", "enabeld", ""},
 			{"tcp: {per_peer: {enabled: true, max_series: 0}}", "tcp.per_peer.max_series", ""},
-			{"tcp: {per_peer: {enabled: true, max_series: 4294967396}}", "max_series", wraps},
+			{"tcp: {per_peer: {enabled: true, max_series: 4294967396}}", "max_series", ""},
 			{"tcp: {enabled: false, spans: true}", "tcp.spans", ""},
 			{"tcp: 7", "tcp", ""},
 			{"scheduler: {enabled: 2}", "enabled", ""},
@@ -168,8 +167,8 @@ func targetedCases() map[string][]struct {
 			{"auth_type: tls", "auth_type", ""},
 			{"auth_type: [none]", "auth_type", ""},
 			{"kube_api_qps: -1", "kube_api_qps", ""},
-			{"kube_api_qps: 1e39", "kube_api_qps", "kube_api_qps 1e39 overflows float32 to +Inf and is accepted"},
-			{"kube_api_qps: .nan", "kube_api_qps", "kube_api_qps NaN passes the >= 0 check and is accepted"},
+			{"kube_api_qps: 1e39", "kube_api_qps", ""},
+			{"kube_api_qps: .nan", "kube_api_qps", ""},
 			{"kube_api_burst: -1", "kube_api_burst", ""},
 			{"kube_api_burst: 99999999999999999999", "kube_api_burst", ""},
 			{"wait_for_metadata_timeout: -1s", "wait_for_metadata_timeout", ""},
@@ -198,12 +197,12 @@ func targetedCases() map[string][]struct {
 			{"fuzz_unknown: 1", "fuzz_unknown", ""},
 		},
 		"prometheus_remote_write": {
-			{"endpoint: ''", "endpoint", "an empty endpoint is accepted; requests fail at send time (contrib rejects it when the exporter is created)"},
-			{"endpoint: '://no-scheme'", "endpoint", "an unparsable endpoint is accepted; requests fail at send time (contrib rejects it when the exporter is created)"},
+			{"endpoint: ''", "endpoint", ""},
+			{"endpoint: '://no-scheme'", "endpoint", ""},
 			{"endpoint: http://x:1\nshards: -2", "shards", ""},
 			{"endpoint: http://x:1\nshards: many", "shards", ""},
 			{"endpoint: http://x:1\nmax_samples_per_second: -1", "max_samples_per_second", ""},
-			{"endpoint: http://x:1\nmax_samples_per_second: .nan", "max_samples_per_second", "max_samples_per_second NaN passes the >= 0 check and silently means unlimited"},
+			{"endpoint: http://x:1\nmax_samples_per_second: .nan", "max_samples_per_second", ""},
 			{"endpoint: http://x:1\ntimeout: -1s", "timeout", ""},
 			{"endpoint: http://x:1\ntimeout: later", "timeout", ""},
 			{"endpoint: http://x:1\nmax_batch_size_bytes: -1", "max_batch_size_bytes", ""},
@@ -221,7 +220,7 @@ func targetedCases() map[string][]struct {
 			{"endpoint: http://x:1\nsending_queue: {queue_size: -5}", "queue_size", ""},
 			{"endpoint: http://x:1\ntls: {min_version: '0.9'}", "min_version", ""},
 			{"endpoint: http://x:1\nexternal_labels: notamap", "external_labels", ""},
-			{"endpoint: http://x:1\nexternal_labels: {'': v}", "external_labels", "an external label with an empty name is accepted; every series then carries an invalid label (contrib rejects it)"},
+			{"endpoint: http://x:1\nexternal_labels: {'': v}", "external_labels", ""},
 			{"http: {endpoint: http://x:1, no_such_http: 1}", "no_such_http", ""},
 			{"endpoint: http://x:1\nfuzz_unknown: 1", "fuzz_unknown", ""},
 		},
