@@ -45,15 +45,27 @@ const batchSize = 10_000 // data points per OTLP request, like a batch processor
 type target struct {
 	url   string
 	count func() int64
+	// cpu returns the target process' CPU seconds (the sink reports its own; nil for VictoriaMetrics).
+	cpu func() float64
+}
+
+// TestMain stops the sink process after the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sinkProc != nil {
+		_ = sinkProc.Kill()
+	}
+	os.Exit(code)
 }
 
 var (
+	sinkProc *os.Process
 	sinkOnce sync.Once
 	sinkTgt  target
 	sinkErr  error
 )
 
-func startSink(b *testing.B) target {
+func startSink(b testing.TB) target {
 	sinkOnce.Do(func() {
 		bin := filepath.Join(os.TempDir(), "prw-bench-sink")
 		if out, err := exec.Command("go", "build", "-o", bin, "./sink").CombinedOutput(); err != nil {
@@ -61,27 +73,49 @@ func startSink(b *testing.B) target {
 			return
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", promtest.FreePort(b))
-		cmd := exec.Command(bin, "-listen", addr)
+		args := []string{"-listen", addr}
+		if os.Getenv("PRW_SINK_FULL_DECODE") != "" {
+			args = append(args, "-full-decode")
+		}
+		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr
+		// The sink lives as long as the benchmark binary: TestMain kills it, and the kernel does
+		// if the binary dies first.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if sinkErr = cmd.Start(); sinkErr != nil {
 			return
 		}
-		// The sink lives as long as the benchmark binary.
+		sinkProc = cmd.Process
 		go func() { _ = cmd.Wait() }()
 		base := "http://" + addr
-		count := func() int64 {
+		// /count: samples histograms requests errors cpu_seconds
+		read := func() []string {
 			resp, err := http.Get(base + "/count")
 			if err != nil {
-				return -1
+				return nil
 			}
 			defer resp.Body.Close()
 			line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-			f := strings.Fields(line)
-			if len(f) < 2 {
+			if f := strings.Fields(line); len(f) >= 5 {
+				return f
+			}
+			return nil
+		}
+		count := func() int64 {
+			f := read()
+			if f == nil {
 				return -1
 			}
 			s, _ := strconv.ParseInt(f[0], 10, 64)
 			return s
+		}
+		cpu := func() float64 {
+			f := read()
+			if f == nil {
+				return 0
+			}
+			c, _ := strconv.ParseFloat(f[4], 64)
+			return c
 		}
 		for range 100 {
 			if count() >= 0 {
@@ -89,7 +123,7 @@ func startSink(b *testing.B) target {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		sinkTgt = target{url: base + "/api/v1/write", count: count}
+		sinkTgt = target{url: base + "/api/v1/write", count: count, cpu: cpu}
 	})
 	if sinkErr != nil {
 		b.Fatal(sinkErr)
@@ -97,7 +131,7 @@ func startSink(b *testing.B) target {
 	return sinkTgt
 }
 
-func startTarget(b *testing.B) target {
+func startTarget(b testing.TB) target {
 	if os.Getenv("PRW_BENCH_TARGET") != "vm" {
 		return startSink(b)
 	}
@@ -130,27 +164,33 @@ func startTarget(b *testing.B) target {
 func makeBatches(series int) []pmetric.Metrics {
 	var out []pmetric.Metrics
 	for start := 0; start < series; start += batchSize {
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", "bench")
-		rm.Resource().Attributes().PutStr("service.instance.id", "bench-1")
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("bench.requests.inflight")
-		m.SetUnit("{request}")
-		dps := m.SetEmptyGauge().DataPoints()
-		for i := start; i < min(start+batchSize, series); i++ {
-			dp := dps.AppendEmpty()
-			a := dp.Attributes()
-			a.PutStr("http.route", "/api/v1/items/"+strconv.Itoa(i%100))
-			a.PutStr("http.method", "GET")
-			a.PutStr("k8s.pod.name", "pod-"+strconv.Itoa(i/100))
-			a.PutStr("k8s.namespace.name", "ns-"+strconv.Itoa(i%10))
-			a.PutInt("series", int64(i))
-			dp.SetDoubleValue(float64(i))
-		}
-		out = append(out, md)
+		out = append(out, makeBatch(start, min(batchSize, series-start)))
 	}
 	return out
+}
+
+// makeBatch builds one OTLP request with the gauge points of series start … start+n-1.
+func makeBatch(start, n int) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "bench")
+	rm.Resource().Attributes().PutStr("service.instance.id", "bench-1")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("bench.requests.inflight")
+	m.SetUnit("{request}")
+	dps := m.SetEmptyGauge().DataPoints()
+	dps.EnsureCapacity(n)
+	for i := start; i < start+n; i++ {
+		dp := dps.AppendEmpty()
+		a := dp.Attributes()
+		a.PutStr("http.route", "/api/v1/items/"+strconv.Itoa(i%100))
+		a.PutStr("http.method", "GET")
+		a.PutStr("k8s.pod.name", "pod-"+strconv.Itoa(i/100))
+		a.PutStr("k8s.namespace.name", "ns-"+strconv.Itoa(i%10))
+		a.PutInt("series", int64(i))
+		dp.SetDoubleValue(float64(i))
+	}
+	return md
 }
 
 func setTimestamps(md pmetric.Metrics, ts pcommon.Timestamp) {
@@ -160,7 +200,7 @@ func setTimestamps(md pmetric.Metrics, ts pcommon.Timestamp) {
 	}
 }
 
-func newExporter(b *testing.B, impl, url string) exporter.Metrics {
+func newExporter(b testing.TB, impl, url string) exporter.Metrics {
 	var f exporter.Factory
 	switch impl {
 	case "ours":
@@ -189,6 +229,13 @@ func newExporter(b *testing.B, impl, url string) exporter.Metrics {
 		b.Fatal(err)
 	}
 	return exp
+}
+
+// threadCPUSeconds is the CPU time of the calling OS thread (callers lock their goroutine to it).
+func threadCPUSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func cpuSeconds() float64 {
@@ -240,6 +287,12 @@ func BenchmarkExport(b *testing.B) {
 				runtime.GC()
 				var ms runtime.MemStats
 				startCount := tgt.count()
+				var sinkCPU0 float64
+				if tgt.cpu != nil {
+					sinkCPU0 = tgt.cpu()
+				}
+				var genMu sync.Mutex
+				var genCPU float64
 				gcBefore := gcPauses()
 				cpu0 := cpuSeconds()
 				var peakHeap uint64
@@ -271,7 +324,16 @@ func BenchmarkExport(b *testing.B) {
 						go func() {
 							defer wg.Done()
 							for i := p; i < len(batches); i += producers {
+								// The load generator's own work, measured on its thread, is
+								// subtracted from the process CPU to get the exporter's.
+								runtime.LockOSThread()
+								c0 := threadCPUSeconds()
 								setTimestamps(batches[i], ts)
+								c := threadCPUSeconds() - c0
+								runtime.UnlockOSThread()
+								genMu.Lock()
+								genCPU += c
+								genMu.Unlock()
 								if err := exp.ConsumeMetrics(context.Background(), batches[i]); err != nil {
 									b.Error(err)
 									return
@@ -298,6 +360,11 @@ func BenchmarkExport(b *testing.B) {
 				samples := float64(b.N * series)
 				b.ReportMetric(samples/elapsed.Seconds(), "samples/s")
 				b.ReportMetric(cpu/samples*1e6, "cpu-s/Msamples")
+				b.ReportMetric((cpu-genCPU)/samples*1e6, "exporter-cpu-s/Msamples")
+				b.ReportMetric(genCPU/samples*1e6, "gen-cpu-s/Msamples")
+				if tgt.cpu != nil {
+					b.ReportMetric((tgt.cpu()-sinkCPU0)/samples*1e6, "sink-cpu-s/Msamples")
+				}
 				b.ReportMetric(float64(ms.Mallocs-mallocs0)/samples, "allocs/sample")
 				b.ReportMetric(p99(gcBefore, gcPauses())*1e3, "gc-p99-ms")
 				b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")

@@ -240,43 +240,56 @@ type Sample struct {
 
 // Query runs an instant PromQL query at time at and returns the vector result.
 func (b *Backend) Query(ctx context.Context, promql string, at time.Time) ([]Sample, error) {
-	q := url.Values{"query": {promql}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.Addr+"/api/v1/query", strings.NewReader(q.Encode()))
-	if err != nil {
+	var data struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	}
+	if err := b.instantQuery(ctx, promql, at, &data); err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
-		return nil, fmt.Errorf("query %q: HTTP %d: %s", promql, resp.StatusCode, tail(buf.Bytes(), 500))
-	}
-	if r.Status != "success" {
-		return nil, fmt.Errorf("query %q failed: %s", promql, r.Error)
-	}
-	out := make([]Sample, 0, len(r.Data.Result))
-	for _, res := range r.Data.Result {
+	out := make([]Sample, 0, len(data.Result))
+	for _, res := range data.Result {
 		ts, _ := res.Value[0].(float64)
 		v, _ := res.Value[1].(string)
 		out = append(out, Sample{Labels: res.Metric, Timestamp: ts, Value: v})
 	}
 	return out, nil
+}
+
+// instantQuery evaluates promql at time at through /api/v1/query (the same API on Prometheus and
+// VictoriaMetrics) and decodes the response's data field into data.
+func (b *Backend) instantQuery(ctx context.Context, promql string, at time.Time, data any) error {
+	q := url.Values{"query": {promql}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.Addr+"/api/v1/query", strings.NewReader(q.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	var r struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
+		return fmt.Errorf("query %q: HTTP %d: %s", promql, resp.StatusCode, tail(buf.Bytes(), 500))
+	}
+	if r.Status != "success" {
+		return fmt.Errorf("query %q failed: %s", promql, r.Error)
+	}
+	if err := json.Unmarshal(r.Data, data); err != nil {
+		return fmt.Errorf("query %q: decoding the result: %w: %s", promql, err, tail(r.Data, 500))
+	}
+	return nil
 }
 
 // WaitQuery polls Query until cond accepts the result or timeout passes, returning the last result.
@@ -315,38 +328,18 @@ type Series struct {
 // VictoriaMetrics both return the stored samples unchanged for it).
 func (b *Backend) QueryRaw(ctx context.Context, selector string, at time.Time, window time.Duration) ([]Series, error) {
 	promql := fmt.Sprintf("%s[%ds]", selector, int(window.Seconds()))
-	q := url.Values{"query": {promql}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.Addr+"/api/v1/query", strings.NewReader(q.Encode()))
-	if err != nil {
+	var data struct {
+		Result []struct {
+			Metric     map[string]string `json:"metric"`
+			Values     [][2]any          `json:"values"`
+			Histograms [][2]any          `json:"histograms"`
+		} `json:"result"`
+	}
+	if err := b.instantQuery(ctx, promql, at, &data); err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Metric     map[string]string `json:"metric"`
-				Values     [][2]any          `json:"values"`
-				Histograms [][2]any          `json:"histograms"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
-		return nil, fmt.Errorf("query %q: HTTP %d: %s", promql, resp.StatusCode, tail(buf.Bytes(), 500))
-	}
-	if r.Status != "success" {
-		return nil, fmt.Errorf("query %q failed: %s", promql, r.Error)
-	}
-	out := make([]Series, 0, len(r.Data.Result))
-	for _, res := range r.Data.Result {
+	out := make([]Series, 0, len(data.Result))
+	for _, res := range data.Result {
 		s := Series{Labels: res.Metric}
 		for _, v := range res.Values {
 			s.Points = append(s.Points, Point{T: toMillis(v[0]), V: fmt.Sprint(v[1])})
