@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Kind is a backend implementation.
@@ -77,9 +79,22 @@ type Backend struct {
 // WriteURL is the remote-write endpoint.
 func (b *Backend) WriteURL() string { return "http://" + b.Addr + "/api/v1/write" }
 
+// Option adjusts a backend's configuration.
+type Option func(*backendConfig)
+
+type backendConfig struct {
+	outOfOrderWindow time.Duration
+}
+
+// WithOutOfOrderWindow sets Prometheus' storage.tsdb.out_of_order_time_window (VictoriaMetrics
+// accepts out-of-order samples without it).
+func WithOutOfOrderWindow(d time.Duration) Option {
+	return func(c *backendConfig) { c.outOfOrderWindow = d }
+}
+
 // Start launches a backend of kind k, failing t (with a `make prereqs` hint) when it is not
 // installed. It is stopped at the end of the test.
-func Start(t testing.TB, k Kind) *Backend {
+func Start(t testing.TB, k Kind, opts ...Option) *Backend {
 	t.Helper()
 	bin, err := Binary(k)
 	if err != nil {
@@ -87,8 +102,16 @@ func Start(t testing.TB, k Kind) *Backend {
 	}
 	dir := t.TempDir()
 	b := &Backend{Kind: k, Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), dataDir: dir, bin: bin, logPath: filepath.Join(dir, "backend.log")}
+	var cfg backendConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if k != VictoriaMetrics {
-		if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte("global:\n  scrape_interval: 1m\n"), 0o600); err != nil {
+		conf := "global:\n  scrape_interval: 1m\n"
+		if cfg.outOfOrderWindow > 0 {
+			conf += fmt.Sprintf("storage:\n  tsdb:\n    out_of_order_time_window: %s\n", model.Duration(cfg.outOfOrderWindow))
+		}
+		if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
