@@ -7,6 +7,7 @@
 #   PRW_BENCH_SERIES: a regexp on the series count, e.g. '10000$' (default: 10k and 1M).
 #   PRW_SINK_FULL_DECODE=1: the sink unmarshals every request completely instead of counting.
 #   PRW_RSS_RATE (50000 samples/s), PRW_RSS_SECONDS (60), PRW_RSS_WARMUP_SECONDS (15).
+#   PRW_BENCH=0 skips BenchmarkExport (only the RSS comparison).
 # Run it under the machine's benchmark lock: flock /work/main/.bench.lock bench/prw/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +18,7 @@ series=${PRW_BENCH_SERIES:-}
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 go test -c -o prw.test . >&2
+if [ "${PRW_BENCH:-1}" != 0 ]; then
 echo "prw: running BenchmarkExport (benchtime $benchtime, target $target)" >&2
 PRW_BENCH_TARGET=$target ./prw.test -test.run XXX -test.bench "BenchmarkExport/series=${series}" -test.benchtime "$benchtime" -test.timeout 60m | tee "$raw" >&2
 echo "### prometheus_remote_write exporter → $target (ours vs contrib v0.161.0)"
@@ -30,6 +32,7 @@ awk '/^BenchmarkExport/ {
   sink = ("sink-cpu-s/Msamples" in v) ? sprintf("%.2f", v["sink-cpu-s/Msamples"]) : "n/a"
   printf "| %s | %s | %.0f | %.2f | %.2f | %s | %.2f | %.2f | %.0f |\n", s, e, v["samples/s"], v["cpu-s/Msamples"], v["exporter-cpu-s/Msamples"], sink, v["allocs/sample"], v["gc-p99-ms"], v["peak-heap-MiB"]
 }' "$raw"
+fi
 if [ "${PRW_RSS:-1}" != 0 ]; then
   echo >&2 "prw: equal-load RSS comparison (child processes)"
   echo
