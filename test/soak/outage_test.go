@@ -125,7 +125,7 @@ service:
 	sent := load.sent.Load()
 
 	// Drain: everything accepted reaches the sink or is counted as lost.
-	drainStart := time.Now()
+	drainStart, lastProgress := time.Now(), time.Now()
 	var m map[string]float64
 	for {
 		var err error
@@ -140,6 +140,10 @@ service:
 		if time.Since(drainStart) > 3*time.Minute {
 			progress("drain TIMEOUT")
 			break
+		}
+		if time.Since(lastProgress) >= 10*time.Second {
+			progress("draining")
+			lastProgress = time.Now()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
