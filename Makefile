@@ -25,7 +25,7 @@ GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:meta
 	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
 	receiver/ebpfreceiver bpf bench/ebpf
 
-.PHONY: build run test test-unit test-dist test-e2e prereqs tools generate check-generated lint bench bench-foundation peers clean
+.PHONY: build run test test-unit test-dist test-e2e prereqs tools generate check-generated lint bench bench-foundation peers soak clean
 
 build: $(BINARY)
 
@@ -61,6 +61,13 @@ test-dist:
 # End-to-end tests through the built binary.
 test-e2e: $(BINARY)
 	OTELCOL_CUSTOM_BINARY=$(BINARY) go test -count=1 -timeout 20m -tags e2e ./test/e2e/...
+	@# The backend-outage reliability test, shortened to a 20 s outage (make soak runs 5 minutes).
+	OTELCOL_CUSTOM_BINARY=$(BINARY) SOAK_OUTAGE=20s go test -count=1 -timeout 10m -tags soak -run 'TestBackendOutage|TestGrowth' ./test/soak/
+
+# Long reliability runs: a 5-minute backend outage and a 30-minute soak with every component on
+# (root, `make prereqs`); figures go to bench/soak/results and bench/README.md.
+soak: build
+	./bench/soak/run.sh
 
 generate: tools
 	builder --config builder-config.yaml --skip-compilation
@@ -81,6 +88,8 @@ lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb].go$$')); \
 		if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	go vet ./...
+	go vet -tags e2e ./test/e2e/
+	go vet -tags soak ./test/soak/
 	cd $(DIST) && go vet ./...
 
 peers:
