@@ -103,9 +103,17 @@ func main() {
 		fmt.Printf("\"own\" = avg − empty-program floor (%.1f ns), the program's cost beyond what any program pays here.\n\n", floor)
 		fmt.Println("| program | runs/s | avg ns/run | own ns/run | CPU % of one core |")
 		fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+		idle := 0
 		for _, p := range r.programs {
+			if p.runsPerSec == 0 {
+				idle++
+				continue
+			}
 			fmt.Printf("| %s | %.0f | %.1f | %.1f | %.2f |\n", p.name, p.runsPerSec, p.nsPerRun, p.nsPerRun-floor,
 				p.runsPerSec*p.nsPerRun/1e7)
+		}
+		if idle > 0 {
+			fmt.Printf("\n%d more programs did not run in this phase (their events did not occur).\n", idle)
 		}
 		if avg := r.avgNsPerRun(); avg > 0 {
 			runs := r.runsPerSec()
