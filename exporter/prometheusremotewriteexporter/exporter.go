@@ -10,7 +10,9 @@ import (
 	"hash/maphash"
 	"math"
 	"net/http"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -46,15 +48,15 @@ type prwExporter struct {
 	limiter   *tokenBucket
 	shards    []*shard
 
-	// handoffMu serializes translation and hand-off to the shards across concurrent exports, so
-	// that exports reach every shard in the order they started.
-	handoffMu sync.Mutex
+	// order lets concurrent exports translate in parallel but hand their batches to the shards in
+	// the order they started.
+	order handoffOrder
 
 	batches sync.Pool // *batch
-	// Used under handoffMu.
-	app      *shardingAppender
-	numbers  *numberTranslator
-	hashSeed maphash.Seed
+	// Translation state (appender, encoder, name caches) for concurrent exports; kept across
+	// exports (unlike a sync.Pool) so that the name caches stay warm.
+	appenders chan *shardingAppender
+	hashSeed  maphash.Seed
 
 	ctx      context.Context // canceled at shutdown: aborts retries
 	cancel   context.CancelFunc
@@ -92,9 +94,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 		e.limiter = newTokenBucket(cfg.MaxSamplesPerSecond)
 	}
 	e.batches.New = func() any { return newBatch(e.v2) }
-	e.app = &shardingAppender{e: e, open: make([]*batch, cfg.shardCount())}
-	e.numbers = newNumberTranslator(e.settings)
+	e.appenders = make(chan *shardingAppender, 2*runtime.GOMAXPROCS(0))
 	e.hashSeed = maphash.MakeSeed()
+	e.order.cond.L = &e.order.mu
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -126,12 +128,14 @@ func (e *prwExporter) start(ctx context.Context, host component.Host) error {
 // shards are idle. Canceling e.ctx aborts retries of an export still running (synchronous mode).
 func (e *prwExporter) shutdown(context.Context) error {
 	e.cancel()
-	e.handoffMu.Lock()
+	// Exports still handing off (synchronous mode) go first; later ones find the shards closed.
+	t := e.order.ticket()
+	e.order.wait(t)
 	for _, s := range e.shards {
 		close(s.in)
 	}
 	e.shards = nil
-	e.handoffMu.Unlock()
+	e.order.done(t)
 	e.shardsWG.Wait()
 	if e.client != nil {
 		e.client.CloseIdleConnections()
@@ -174,15 +178,20 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 }
 
 func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metrics, call *exportCall) error {
-	e.handoffMu.Lock()
-	defer e.handoffMu.Unlock()
-	if e.shards == nil {
-		return errors.New("exporter is shut down")
-	}
-	app := e.app
+	app := e.getAppender()
+	defer e.putAppender(app)
 	app.call = call
 	app.err = nil
-	tr := e.numbers
+	app.ticket = e.order.ticket()
+	app.myTurn = false
+	defer func() {
+		// Whatever happened, the next export's turn must come.
+		e.order.wait(app.ticket)
+		app.myTurn = true
+		app.handOffPending()
+		e.order.done(app.ticket)
+	}()
+	tr := app.numbers
 	clear(tr.seenTargetInfo)
 
 	// Gauges and sums go through the fast path at once; the other types are collected for
@@ -239,6 +248,56 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 	// A translation error concerns single metrics that cannot be represented; it is logged and
 	// counted, not returned, so that the translatable data is not dropped again by the caller.
 	return app.err
+}
+
+func (e *prwExporter) getAppender() *shardingAppender {
+	select {
+	case a := <-e.appenders:
+		return a
+	default:
+		return &shardingAppender{e: e, open: make([]*batch, e.cfg.shardCount()), numbers: newNumberTranslator(e.settings)}
+	}
+}
+
+func (e *prwExporter) putAppender(a *shardingAppender) {
+	a.call = nil
+	select {
+	case e.appenders <- a:
+	default:
+	}
+}
+
+// handoffOrder hands out tickets in the order exports start and lets the holder of the current
+// turn hand batches to the shards: a series' samples from an earlier export always reach its shard
+// before those of a later one, while translation itself runs concurrently.
+type handoffOrder struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	next uint64
+	turn atomic.Uint64
+}
+
+func (h *handoffOrder) ticket() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.next
+	h.next++
+	return t
+}
+
+func (h *handoffOrder) wait(t uint64) {
+	h.mu.Lock()
+	for h.turn.Load() != t {
+		h.cond.Wait()
+	}
+	h.mu.Unlock()
+}
+
+func (h *handoffOrder) done(t uint64) {
+	h.mu.Lock()
+	h.turn.Store(t + 1)
+	h.cond.Broadcast()
+	h.mu.Unlock()
 }
 
 // convert translates histograms, exponential histograms and summaries with Prometheus' OTLP
@@ -340,11 +399,17 @@ func (e *prwExporter) forwardedHeaders(ctx context.Context) http.Header {
 // Prometheus' OTLP converter through storage.AppenderV2) and encodes each into the open batch of
 // its shard; full batches go to the shard at once, so sending overlaps translation.
 type shardingAppender struct {
-	e    *prwExporter
-	call *exportCall
-	open []*batch
-	enc  seriesEncoder
-	err  error
+	e       *prwExporter
+	call    *exportCall
+	open    []*batch
+	enc     seriesEncoder
+	numbers *numberTranslator
+	err     error
+
+	// Hand-off order: batches completed before this export's turn wait in pending.
+	ticket  uint64
+	myTurn  bool
+	pending []pendingBatch
 
 	// Scratch for samples from the converter.
 	ls        []promLabel
@@ -431,7 +496,12 @@ func (a *shardingAppender) appendSample(ls []promLabel, family string, s *sample
 	}
 }
 
-// flush hands the open batch of shard i to its sender.
+type pendingBatch struct {
+	shard int
+	b     *batch
+}
+
+// flush hands the open batch of shard i to its sender, or keeps it until this export's turn.
 func (a *shardingAppender) flush(i int) {
 	b := a.open[i]
 	a.open[i] = nil
@@ -444,6 +514,32 @@ func (a *shardingAppender) flush(i int) {
 	}
 	a.e.telemetry.ExporterPrometheusremotewriteTranslatedTimeSeries.Add(context.Background(), int64(b.points()))
 	a.call.wg.Add(1)
+	if !a.myTurn && a.e.order.turn.Load() == a.ticket {
+		a.myTurn = true // the turn stays until this export is done
+	}
+	if !a.myTurn {
+		a.pending = append(a.pending, pendingBatch{shard: i, b: b})
+		return
+	}
+	a.handOffPending()
+	a.send(i, b)
+}
+
+// handOffPending sends the batches kept until this export's turn (which the caller holds).
+func (a *shardingAppender) handOffPending() {
+	for _, p := range a.pending {
+		a.send(p.shard, p.b)
+	}
+	clear(a.pending)
+	a.pending = a.pending[:0]
+}
+
+func (a *shardingAppender) send(i int, b *batch) {
+	if a.e.shards == nil {
+		a.e.dropBatch(b, "the exporter is shut down")
+		a.call.done(errors.New("exporter shut down before the data could be sent"))
+		return
+	}
 	select {
 	case a.e.shards[i].in <- shardJob{batch: b, call: a.call}:
 	case <-a.e.ctx.Done():

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/client"
@@ -338,4 +339,43 @@ func TestRateLimitedThroughput(t *testing.T) {
 	// debt of the ones before it (48-20 samples) is repaid, 1.4 s.
 	assert.GreaterOrEqual(t, time.Since(start), 1400*time.Millisecond)
 	assert.EqualValues(t, 60, sink.Samples.Load()+sink.Histograms.Load())
+}
+
+// An export that finishes translating before an earlier one keeps its batches until the earlier
+// export has handed off all of its own: shards receive exports in the order they started.
+func TestHandOffInStartOrder(t *testing.T) {
+	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
+	require.NoError(t, err)
+	e.shards = []*shard{{in: make(chan shardJob, 100)}}
+	newApp := func(value float64) *shardingAppender {
+		a := &shardingAppender{e: e, open: make([]*batch, 1), call: &exportCall{}, ticket: e.order.ticket()}
+		ls := labels.FromStrings("__name__", "x")
+		_, err := a.Append(0, ls, 0, 1, value, nil, nil, storageOpts())
+		require.NoError(t, err)
+		return a
+	}
+	first, second := newApp(1), newApp(2)
+
+	second.flushAll() // not its turn: kept
+	assert.Empty(t, e.shards[0].in)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.order.wait(second.ticket)
+		second.myTurn = true
+		second.handOffPending()
+		e.order.done(second.ticket)
+	}()
+	first.flushAll() // its turn: sent at once
+	require.Len(t, e.shards[0].in, 1)
+	e.order.done(first.ticket)
+	<-done
+	require.Len(t, e.shards[0].in, 2)
+	var values []float64
+	for range 2 {
+		var req prompb.WriteRequest
+		require.NoError(t, req.Unmarshal((<-e.shards[0].in).batch.request(nil)))
+		values = append(values, req.Timeseries[0].Samples[0].Value)
+	}
+	assert.Equal(t, []float64{1, 2}, values)
 }
