@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // upstreamComponents is the upstream otelcol core distribution plus file_storage and loadbalancing.
@@ -102,7 +104,7 @@ func TestVersion(t *testing.T) {
 
 // Every shipped config validates (deploy roles and the default pipeline).
 func TestValidateTestdataConfigs(t *testing.T) {
-	configs, err := filepath.Glob(repoPath("testdata", "*.yaml"))
+	configs, err := filepath.Glob(proctest.RepoPath(t, "testdata", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, configs)
 	for _, cfg := range configs {

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // Config-loading fuzz of our components through the binary: `otelcol-custom validate` on
@@ -48,7 +50,7 @@ func checkValidateRun(t *testing.T, r validateRun) {
 	t.Helper()
 	out, code := runCommand(t, validateEnv, append([]string{"validate"}, r.args...)...)
 	if m := crashMarkers.FindString(out); m != "" {
-		t.Fatalf("validate %v crashed (%q):\n%s", r.args, m, tail(out, 4000))
+		t.Fatalf("validate %v crashed (%q):\n%s", r.args, m, proctest.Tail(out, 4000))
 	}
 	if code == 0 {
 		switch {
@@ -331,7 +333,7 @@ func TestConfigFuzzOurComponents(t *testing.T) {
 			})
 		}
 
-		raw, err := os.ReadFile(repoPath(filepath.FromSlash(c.testdata)))
+		raw, err := os.ReadFile(proctest.RepoPath(t, filepath.FromSlash(c.testdata)))
 		require.NoError(t, err)
 		var sections map[string]any
 		require.NoError(t, yaml.Unmarshal(raw, &sections))

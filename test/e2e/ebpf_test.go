@@ -62,7 +62,7 @@ func TestEBPFInDefaultPipeline(t *testing.T) {
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got := map[string]int{}
-		for _, m := range debugCount.FindAllStringSubmatch(col.output.String(), -1) {
+		for _, m := range debugCount.FindAllStringSubmatch(col.Output.String(), -1) {
 			n, _ := strconv.Atoi(m[2])
 			got[m[1]] += n
 		}

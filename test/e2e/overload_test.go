@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // procStatusKiB reads fields (VmRSS, VmHWM, RssAnon, RssFile) of /proc/<pid>/status in KiB.
@@ -102,7 +104,7 @@ func runOverload(t *testing.T, env []string, requestsPerSecond int) {
 		sinkDelay       = overloadSinkDelay
 		blast           = overloadBlast
 	)
-	grpcPort, httpPort, backend := freePort(t), freePort(t), addr(freePort(t))
+	grpcPort, httpPort, backend := proctest.FreePort(t), proctest.FreePort(t), addr(proctest.FreePort(t))
 	sink := startSpanSink(t, backend)
 	sink.delay.Store(int64(sinkDelay))
 	cfg := writeFile(t, "overload.yaml", fmt.Sprintf(`
@@ -127,8 +129,8 @@ service:
     traces: {receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc]}
 `, addr(grpcPort), addr(httpPort), limitMiB, spikeMiB, backend))
 	col := startCollector(t, env, "--config", cfg)
-	col.waitReady(t)
-	pid := col.cmd.Process.Pid
+	col.WaitReady(t, readyTimeout)
+	pid := col.Cmd.Process.Pid
 	idle := procStatusKiB(t, pid)
 
 	body := overloadRequest(t, spansPerRequest)
@@ -208,8 +210,8 @@ service:
 	start := time.Now()
 	for ctx.Err() == nil {
 		select {
-		case <-col.exited:
-			t.Fatalf("collector died under overload: %v", col.err)
+		case <-col.Exited():
+			t.Fatalf("collector died under overload: %v", col.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 		st := procStatusKiB(t, pid)
@@ -241,7 +243,7 @@ service:
 	for code := range httpCodes {
 		assert.Containsf(t, []int{http.StatusOK, http.StatusTooManyRequests, http.StatusServiceUnavailable}, code, "HTTP status %d under overload", code)
 	}
-	assert.Contains(t, col.output.String(), "Memory usage is above soft limit. Refusing data.")
+	assert.Contains(t, col.Output.String(), "Memory usage is above soft limit. Refusing data.")
 
 	// Resident memory: the anonymous part is what memory_limiter governs (Go heap, queue, GC
 	// headroom); the file-backed part is the binary's mapped code and data (~70 MiB, measured at
@@ -275,9 +277,9 @@ service:
 	}, 60*time.Second, 200*time.Millisecond)
 	t.Logf("overload: 20 consecutive requests accepted %.1fs after the load stopped; all %d acknowledged spans delivered", recovered.Seconds(), accepted.Load())
 	select {
-	case <-col.exited:
-		t.Fatalf("collector exited: %v", col.err)
+	case <-col.Exited():
+		t.Fatalf("collector exited: %v", col.Err())
 	default:
 	}
-	assert.NotContains(t, col.output.String(), "panic")
+	assert.NotContains(t, col.Output.String(), "panic")
 }

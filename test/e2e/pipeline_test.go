@@ -28,6 +28,8 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // sendWithSDK emits spans, log records and a counter with `series` attribute sets through the
@@ -75,15 +77,15 @@ var debugCount = regexp.MustCompile(`"(spans|log records)": (\d+)`)
 // defaultPipeline is testdata/pipeline.yaml running with its ports moved to free ones (so tests run
 // next to a user's collector); extra are further --set overrides.
 type defaultPipeline struct {
-	col                                               *collector
+	col                                               *proctest.Collector
 	grpcPort, httpPort, promPort, healthPort, telPort int
 }
 
 func startDefaultPipeline(t *testing.T, extra ...string) defaultPipeline {
 	t.Helper()
-	p := defaultPipeline{grpcPort: freePort(t), httpPort: freePort(t), promPort: freePort(t), healthPort: freePort(t), telPort: freePort(t)}
+	p := defaultPipeline{grpcPort: proctest.FreePort(t), httpPort: proctest.FreePort(t), promPort: proctest.FreePort(t), healthPort: proctest.FreePort(t), telPort: proctest.FreePort(t)}
 	args := []string{
-		"--config", repoPath("testdata", "pipeline.yaml"),
+		"--config", proctest.RepoPath(t, "testdata", "pipeline.yaml"),
 		"--set", "receivers::otlp::protocols::grpc::endpoint=" + addr(p.grpcPort),
 		"--set", "receivers::otlp::protocols::http::endpoint=" + addr(p.httpPort),
 		"--set", "exporters::prometheus::endpoint=" + addr(p.promPort),
@@ -94,7 +96,7 @@ func startDefaultPipeline(t *testing.T, extra ...string) defaultPipeline {
 		args = append(args, "--set", e)
 	}
 	p.col = startCollector(t, nil, args...)
-	p.col.waitReady(t)
+	p.col.WaitReady(t, readyTimeout)
 	return p
 }
 
@@ -118,7 +120,7 @@ func TestDefaultPipeline(t *testing.T) {
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got := map[string]int{}
-		for _, m := range debugCount.FindAllStringSubmatch(col.output.String(), -1) {
+		for _, m := range debugCount.FindAllStringSubmatch(col.Output.String(), -1) {
 			n, _ := strconv.Atoi(m[2])
 			got[m[1]] += n
 		}
@@ -134,7 +136,7 @@ func TestDefaultPipeline(t *testing.T) {
 // sending queue) → a second otelcol-custom writing files. Every item arrives exactly once, counted
 // by unique id, including what was still batched or queued when the first collector was stopped.
 func TestForwardToSinkCollector(t *testing.T) {
-	sinkPort, frontPort := freePort(t), freePort(t)
+	sinkPort, frontPort := proctest.FreePort(t), proctest.FreePort(t)
 	dir := t.TempDir()
 	sink := startCollector(t, nil, "--config", writeFile(t, "sink.yaml", fmt.Sprintf(`
 receivers:
@@ -151,7 +153,7 @@ service:
     metrics: {receivers: [otlp], exporters: [file/metrics]}
     logs: {receivers: [otlp], exporters: [file/logs]}
 `, addr(sinkPort), dir, dir, dir)))
-	sink.waitReady(t)
+	sink.WaitReady(t, readyTimeout)
 
 	front := startCollector(t, nil, "--config", writeFile(t, "front.yaml", fmt.Sprintf(`
 receivers:
@@ -172,14 +174,14 @@ service:
     metrics: {receivers: [otlp], processors: [memory_limiter, batch], exporters: [otlp_grpc]}
     logs: {receivers: [otlp], processors: [memory_limiter, batch], exporters: [otlp_grpc]}
 `, addr(frontPort), addr(sinkPort))))
-	front.waitReady(t)
+	front.WaitReady(t, readyTimeout)
 
 	const spans, logs, series = 500, 400, 7
 	sendWithSDK(t, addr(frontPort), spans, logs, series)
 	// The batch timeout (10 s) has not fired yet: a graceful stop must flush it.
-	front.stop(t)
-	require.NoError(t, front.err, "front collector exit")
-	sink.stop(t)
+	front.Stop(t)
+	require.NoError(t, front.Err(), "front collector exit")
+	sink.Stop(t)
 
 	spanNames := map[string]int{}
 	forEachLine(t, dir+"/traces.json", func(line []byte) {
@@ -261,15 +263,15 @@ func TestUpstreamDefaultConfig(t *testing.T) {
 	ports := map[string]int{}
 	var env []string
 	for _, k := range []string{"HEALTH_PORT", "PPROF_PORT", "ZPAGES_PORT", "OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "JAEGER_GRPC_PORT", "JAEGER_HTTP_PORT", "ZIPKIN_PORT"} {
-		ports[k] = freePort(t)
+		ports[k] = proctest.FreePort(t)
 		env = append(env, fmt.Sprintf("%s=%d", k, ports[k]))
 	}
-	cfg := repoPath("test", "e2e", "testdata", "upstream-default.yaml")
+	cfg := proctest.RepoPath(t, "test", "e2e", "testdata", "upstream-default.yaml")
 	out, code := runCommand(t, env, "validate", "--config", cfg)
 	require.Equal(t, 0, code, out)
 
 	col := startCollector(t, env, "--config", cfg)
-	col.waitReady(t)
+	col.WaitReady(t, readyTimeout)
 	for _, u := range []string{
 		fmt.Sprintf("http://127.0.0.1:%d/", ports["HEALTH_PORT"]),
 		fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", ports["PPROF_PORT"]),
@@ -283,6 +285,6 @@ func TestUpstreamDefaultConfig(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
-	require.Eventually(t, func() bool { return strings.Contains(col.output.String(), "zipkin-e2e") }, 20*time.Second, 100*time.Millisecond,
+	require.Eventually(t, func() bool { return strings.Contains(col.Output.String(), "zipkin-e2e") }, 20*time.Second, 100*time.Millisecond,
 		"detailed debug output shows the zipkin span")
 }

@@ -9,8 +9,6 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
-	"regexp"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +22,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // spanSink is an OTLP/gRPC trace backend that records span names (unique ids) it received.
@@ -108,7 +108,7 @@ func exportSpans(t *testing.T, endpoint string, first, n int) {
 // Delivery is at-least-once: a batch in flight at the kill may be sent twice; the test reports
 // duplicates and requires every unique id.
 func TestKill9WithPersistentQueue(t *testing.T) {
-	recvPort, backendPort := freePort(t), freePort(t)
+	recvPort, backendPort := proctest.FreePort(t), proctest.FreePort(t)
 	queueDir := t.TempDir()
 	cfg := writeFile(t, "persistent.yaml", fmt.Sprintf(`
 receivers:
@@ -133,14 +133,14 @@ service:
 
 	const spans = 2000
 	first := startCollector(t, nil, "--config", cfg)
-	first.waitReady(t)
+	first.WaitReady(t, readyTimeout)
 	exportSpans(t, addr(recvPort), 0, spans) // accepted = written to the persistent queue
-	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
-	<-first.exited
+	require.NoError(t, first.Cmd.Process.Signal(syscall.SIGKILL))
+	<-first.Exited()
 
 	sink := startSpanSink(t, addr(backendPort))
 	second := startCollector(t, nil, "--config", cfg)
-	second.waitReady(t)
+	second.WaitReady(t, readyTimeout)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		unique, _ := sink.counts()
 		assert.Equal(c, spans, unique)
@@ -158,14 +158,10 @@ func (rawCodec) Name() string                       { return "proto" }
 
 var _ encoding.Codec = rawCodec{}
 
-var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
-
 func goroutines(t *testing.T, pprofPort int) int {
 	t.Helper()
-	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", pprofPort))
-	m := goroutineTotal.FindStringSubmatch(body)
-	require.NotNilf(t, m, "pprof goroutine page: %s", tail(body, 300))
-	n, _ := strconv.Atoi(m[1])
+	n, err := proctest.Goroutines(context.Background(), pprofPort)
+	require.NoError(t, err)
 	return n
 }
 
@@ -173,7 +169,7 @@ func goroutines(t *testing.T, pprofPort int) int {
 // oversized bodies and invalid UTF-8: every request gets an error, the collector stays up, and
 // goroutines do not pile up.
 func TestGarbageIn(t *testing.T) {
-	grpcPort, httpPort, pprofPort := freePort(t), freePort(t), freePort(t)
+	grpcPort, httpPort, pprofPort := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
 	cfg := writeFile(t, "garbage.yaml", fmt.Sprintf(`
 receivers:
   otlp:
@@ -193,7 +189,7 @@ service:
     logs: {receivers: [otlp], exporters: [nop]}
 `, addr(grpcPort), addr(httpPort), pprofPort))
 	col := startCollector(t, nil, "--config", cfg)
-	col.waitReady(t)
+	col.WaitReady(t, readyTimeout)
 	before := goroutines(t, pprofPort)
 
 	valid, err := ptraceotlp.NewExportRequestFromTraces(makeTracesForGarbage()).MarshalProto()
@@ -236,10 +232,10 @@ service:
 		}
 		conn.Close()
 	}
-	require.NotContains(t, col.output.String(), "panic")
+	require.NotContains(t, col.Output.String(), "panic")
 	select {
-	case <-col.exited:
-		t.Fatalf("collector exited on garbage input: %v", col.err)
+	case <-col.Exited():
+		t.Fatalf("collector exited on garbage input: %v", col.Err())
 	default:
 	}
 	// Goroutines settle back (HTTP keep-alive and gRPC connections close).

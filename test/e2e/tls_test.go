@@ -39,6 +39,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 )
 
@@ -200,7 +201,7 @@ func sendSpanHTTP(tlsConfig *tls.Config, url, name string) (int, error) {
 // from another CA and accepts a client certificate signed by the configured CA.
 func TestTLSReceiver(t *testing.T) {
 	pki := newTestPKI(t)
-	tlsGRPC, tlsHTTP, mtlsGRPC, mtlsHTTP := freePort(t), freePort(t), freePort(t), freePort(t)
+	tlsGRPC, tlsHTTP, mtlsGRPC, mtlsHTTP := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
 	serverTLS := fmt.Sprintf("{cert_file: %s, key_file: %s}", pki.serverCertFile, pki.serverKeyFile)
 	mutualTLS := fmt.Sprintf("{cert_file: %s, key_file: %s, client_ca_file: %s}", pki.serverCertFile, pki.serverKeyFile, pki.caFile)
 	cfg := writeFile(t, "tls-receiver.yaml", fmt.Sprintf(`
@@ -221,7 +222,7 @@ service:
     traces: {receivers: [otlp/tls, otlp/mtls], exporters: [debug]}
 `, addr(tlsGRPC), serverTLS, addr(tlsHTTP), serverTLS, addr(mtlsGRPC), mutualTLS, addr(mtlsHTTP), mutualTLS))
 	col := startCollector(t, nil, "--config", cfg)
-	col.waitReady(t)
+	col.WaitReady(t, readyTimeout)
 
 	withCert := pki.clientTLS(&pki.client)
 	noCert := pki.clientTLS(nil)
@@ -269,7 +270,7 @@ service:
 
 	// Exactly the accepted spans reached the pipeline; none of the refused ones did.
 	require.Eventually(t, func() bool {
-		out := col.output.String()
+		out := col.Output.String()
 		for _, name := range []string{"tls-grpc-ok", "tls-grpc-localhost-ok", "mtls-grpc-ok", "tls-http-ok", "mtls-http-ok"} {
 			if !strings.Contains(out, "Name           : "+name+"\n") {
 				return false
@@ -277,7 +278,7 @@ service:
 		}
 		return true
 	}, 20*time.Second, 100*time.Millisecond, "accepted spans in the debug output")
-	out := col.output.String()
+	out := col.Output.String()
 	for _, refused := range []string{"plaintext", "untrusted", "nocert", "foreign"} {
 		assert.NotContainsf(t, out, "-"+refused+"\n", "a span sent by a refused client (%s) reached the pipeline", refused)
 	}
@@ -408,18 +409,18 @@ func TestTLSExporters(t *testing.T) {
 	var receivers, exporters, pipelines strings.Builder
 	ports := make([]int, len(routes))
 	for i, r := range routes {
-		ports[i] = freePort(t)
+		ports[i] = proctest.FreePort(t)
 		name := strings.ReplaceAll(r.exporter, "/", "_")
 		fmt.Fprintf(&receivers, "  otlp/%s:\n    protocols: {grpc: {endpoint: \"%s\"}}\n", name, addr(ports[i]))
 		fmt.Fprintf(&exporters, "  %s:\n    endpoint: %s\n    tls: %s\n    timeout: 5s\n    retry_on_failure: {enabled: false}\n    sending_queue: {enabled: false}\n",
 			r.exporter, r.endpoint, r.tls)
 		fmt.Fprintf(&pipelines, "    traces/%s: {receivers: [otlp/%s], exporters: [%s]}\n", name, name, r.exporter)
 	}
-	telPort := freePort(t)
+	telPort := proctest.FreePort(t)
 	cfg := writeFile(t, "tls-exporters.yaml", fmt.Sprintf("receivers:\n%sexporters:\n%sservice:\n  telemetry: {metrics: {%s}}\n  pipelines:\n%s",
 		receivers.String(), exporters.String(), telemetryReaderConfig(telPort), pipelines.String()))
 	col := startCollector(t, nil, "--config", cfg)
-	col.waitReady(t)
+	col.WaitReady(t, readyTimeout)
 
 	for i, r := range routes {
 		t.Run(r.exporter, func(t *testing.T) {
@@ -441,7 +442,7 @@ func TestTLSExporters(t *testing.T) {
 			var lines []string
 			require.Eventuallyf(t, func() bool {
 				lines = lines[:0]
-				for _, line := range strings.Split(col.output.String(), "\n") {
+				for _, line := range strings.Split(col.Output.String(), "\n") {
 					if strings.Contains(line, `"`+r.exporter+`"`) {
 						lines = append(lines, line)
 						if regexp.MustCompile(r.logged).MatchString(line) {
@@ -457,7 +458,7 @@ func TestTLSExporters(t *testing.T) {
 		})
 	}
 	assert.Contains(t, httpMTLSPeers.get(), "otelcol-custom e2e client", "the mTLS sink saw the client certificate")
-	assert.NotContains(t, col.output.String(), "panic")
+	assert.NotContains(t, col.Output.String(), "panic")
 }
 
 type grpcSinkAt struct {
@@ -467,7 +468,7 @@ type grpcSinkAt struct {
 
 func startSpanSinkOnFreePort(t *testing.T, opts ...grpc.ServerOption) grpcSinkAt {
 	t.Helper()
-	a := addr(freePort(t))
+	a := addr(proctest.FreePort(t))
 	return grpcSinkAt{sink: startSpanSink(t, a, opts...), address: a}
 }
 
@@ -491,7 +492,7 @@ func TestTLSPrometheusRemoteWrite(t *testing.T) {
 	t.Cleanup(srv.Close)
 	writeURL := srv.URL + "/api/v1/write"
 
-	withCertPort, noCertPort, wrongCAPort, telPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	withCertPort, noCertPort, wrongCAPort, telPort := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
 	cfg := writeFile(t, "tls-prw.yaml", fmt.Sprintf(`
 receivers:
   otlp/with_cert:
@@ -525,7 +526,7 @@ service:
 `, addr(withCertPort), addr(noCertPort), addr(wrongCAPort), writeURL, pki.caFile, pki.clientCertFile, pki.clientKeyFile,
 		writeURL, pki.caFile, writeURL, pki.otherCAFile, pki.clientCertFile, pki.clientKeyFile, telemetryReaderConfig(telPort)))
 	col := startCollector(t, nil, "--config", cfg)
-	col.waitReady(t)
+	col.WaitReady(t, readyTimeout)
 
 	require.NoError(t, sendGauge(addr(withCertPort), "tls_e2e_gauge", 42), "export with client certificate")
 	require.Eventually(t, func() bool {
@@ -547,7 +548,7 @@ service:
 	require.Error(t, err, "without a client certificate the export fails and the sender is told")
 	require.Eventually(t, func() bool {
 		var retrying, dropped bool
-		for _, line := range strings.Split(col.output.String(), "\n") {
+		for _, line := range strings.Split(col.Output.String(), "\n") {
 			retrying = retrying || strings.Contains(line, "remote write failed, retrying") && regexp.MustCompile(noCertLogged).MatchString(line)
 			dropped = dropped || strings.Contains(line, "remote write data dropped") && strings.Contains(line, "prometheus_remote_write/no_cert")
 		}
@@ -564,7 +565,7 @@ service:
 	require.Error(t, err, "with the wrong CA the export fails and the sender is told")
 	assert.Contains(t, err.Error(), "certificate signed by unknown authority")
 	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(col.output.String(), "\n") {
+		for _, line := range strings.Split(col.Output.String(), "\n") {
 			if strings.Contains(line, `"prometheus_remote_write/wrong_ca"`) && strings.Contains(line, "certificate signed by unknown authority") {
 				return true
 			}
@@ -580,7 +581,7 @@ service:
 		assert.NotContains(t, []string{"tls_e2e_gauge_nocert", "tls_e2e_gauge_wrong_ca"}, s.Labels.Get("__name__"), "data arrived over a connection that must fail")
 	}
 	assert.Equal(t, requestsWithCert, sink.Requests.Load(), "no request got through without a client certificate")
-	assert.NotContains(t, col.output.String(), "panic")
+	assert.NotContains(t, col.Output.String(), "panic")
 }
 
 // sendGauge exports one gauge data point over OTLP/gRPC (plaintext) and returns the RPC error.

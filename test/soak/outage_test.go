@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // TestBackendOutage sends spans with unique ids at a steady rate (SOAK_RATE, default 2000/s) to the
@@ -53,7 +55,7 @@ type outageCase struct {
 const outageMargin = 10 * time.Second
 
 func runOutage(t *testing.T, oc outageCase) {
-	recvPort, telPort := freePort(t), freePort(t)
+	recvPort, telPort := proctest.FreePort(t), proctest.FreePort(t)
 	sink := newSink(t)
 	sink.start(t)
 	col := startCollector(t, nil, fmt.Sprintf(`
@@ -108,7 +110,7 @@ service:
 		end := time.Now().Add(d)
 		for time.Now().Before(end) {
 			time.Sleep(min(10*time.Second, time.Until(end)))
-			col.running(t)
+			col.Running(t)
 			progress(phase)
 		}
 	}
@@ -157,7 +159,7 @@ service:
 	enqueueFailed := int64(m["otelcol_exporter_enqueue_failed_spans"])
 	sendFailed := int64(m["otelcol_exporter_send_failed_spans"])
 	counted := enqueueFailed + sendFailed
-	logged, logLines := loggedLoss(col.output.String())
+	logged, logLines := loggedLoss(col.Output.String())
 	summary := fmt.Sprintf("%s: outage %s, rate %d spans/s, queue bound %d items (file_storage), peak queue %.0f; "+
 		"sent %d, received unique %d (duplicates %d), refused to the client %d; counted loss %d "+
 		"(enqueue_failed %d + send_failed %d), logged loss %d in %d log lines; sent-received %d; drained in %s; "+

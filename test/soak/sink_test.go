@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the otlp_grpc exporter compresses with gzip
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // loadMarker starts the trace id of every span the load generator sends; the span id holds the
@@ -81,7 +83,7 @@ type sinkMetrics struct {
 }
 
 func newSink(t *testing.T) *sink {
-	s := &sink{address: addr(freePort(t))}
+	s := &sink{address: addr(proctest.FreePort(t))}
 	t.Cleanup(s.stop)
 	return s
 }

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 )
 
@@ -59,7 +60,7 @@ func TestSoak(t *testing.T) {
 	vm := promtest.Start(t, promtest.VictoriaMetrics)
 	sink := newSink(t)
 	sink.start(t)
-	recvPort, telPort, pprofPort := freePort(t), freePort(t), freePort(t)
+	recvPort, telPort, pprofPort := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
 	col := startCollector(t, []string{"KUBECONFIG=" + cluster.KubeconfigPath()}, fmt.Sprintf(`
 receivers:
   ebpf:
@@ -113,13 +114,13 @@ service:
 	var samples []soakSample
 	start := time.Now()
 	for elapsed := time.Duration(0); elapsed <= duration; elapsed = time.Since(start) {
-		col.running(t)
+		col.Running(t)
 		s := soakSample{elapsed: elapsed}
 		var err error
-		if s.rss, err = col.rssBytes(); err != nil {
+		if s.rss, err = col.RSSBytes(); err != nil {
 			t.Fatalf("read RSS: %v", err)
 		}
-		if s.goroutines, err = goroutines(pprofPort); err != nil {
+		if s.goroutines, err = proctest.Goroutines(context.Background(), pprofPort); err != nil {
 			t.Fatalf("read goroutines: %v", err)
 		}
 		m, err := selfMetrics(telPort)
