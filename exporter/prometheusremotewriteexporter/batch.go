@@ -241,6 +241,7 @@ func appendLabelsV1(dst []byte, ls []promLabel) []byte {
 // seriesEncoder writes series into batches. It owns scratch memory reused across series; one
 // encoder serves one goroutine.
 type seriesEncoder struct {
+	labels []byte   // the series' labels encoded as repeated prometheus.Label (also hashed for sharding)
 	refs   []uint32 // RW2 label references of the series and then of its exemplars
 	hist1  prompb.Histogram
 	hist2  writev2.Histogram
@@ -278,17 +279,25 @@ type sampleArgs struct {
 	meta      metadata.Metadata
 }
 
-// encode appends one series with a single sample or histogram in the batch's protocol.
-func (e *seriesEncoder) encode(b *batch, ls []promLabel, s *sampleArgs) {
+// encodeLabels encodes ls into the encoder's label buffer and returns it; the bytes identify the
+// label set (the encoding is deterministic), so they are also what shards are chosen by.
+func (e *seriesEncoder) encodeLabels(ls []promLabel) []byte {
+	e.labels = appendLabelsV1(e.labels[:0], ls)
+	return e.labels
+}
+
+// encode appends one series with a single sample or histogram in the batch's protocol; for remote
+// write 1.0, encodedLabels are ls as returned by encodeLabels.
+func (e *seriesEncoder) encode(b *batch, ls []promLabel, encodedLabels []byte, s *sampleArgs) {
 	if b.v2 {
 		e.encodeV2(b, ls, s)
 	} else {
-		e.encodeV1(b, ls, s)
+		e.encodeV1(b, encodedLabels, s)
 	}
 }
 
-func (e *seriesEncoder) encodeV1(b *batch, ls []promLabel, s *sampleArgs) {
-	inner := sizeLabelsV1(ls)
+func (e *seriesEncoder) encodeV1(b *batch, encodedLabels []byte, s *sampleArgs) {
+	inner := len(encodedLabels)
 	var sampleSize, histSize int
 	switch {
 	case s.h != nil:
@@ -308,7 +317,7 @@ func (e *seriesEncoder) encodeV1(b *batch, ls []promLabel, s *sampleArgs) {
 	}
 
 	dst := appendBytesHeader(b.series, rw1TimeseriesField, inner)
-	dst = appendLabelsV1(dst, ls)
+	dst = append(dst, encodedLabels...)
 	if s.h == nil && s.fh == nil {
 		dst = appendBytesHeader(dst, rw1SamplesField, sampleSize)
 		dst = appendDouble(dst, 1, s.v)

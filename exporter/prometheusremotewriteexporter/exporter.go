@@ -423,8 +423,7 @@ var (
 	_ numberSink         = (*shardingAppender)(nil)
 )
 
-// seriesHash assigns series to shards. Both translation paths use it, so a series always lands
-// on the same shard.
+// seriesHash is a hash of a label set (target_info deduplication).
 func (e *prwExporter) seriesHash(ls []promLabel) uint64 {
 	var h maphash.Hash
 	h.SetSeed(e.hashSeed)
@@ -459,14 +458,21 @@ func (a *shardingAppender) Append(_ storage.SeriesRef, ls labels.Labels, st, t i
 		off += n
 	}
 	a.sample = sampleArgs{st: st, t: t, v: v, h: h, fh: fh, exemplars: a.exemplars, meta: opts.Metadata}
-	a.appendSample(a.ls, opts.MetricFamilyName, &a.sample)
-	return storage.SeriesRef(a.e.seriesHash(a.ls)), nil
+	return storage.SeriesRef(a.add(a.ls, opts.MetricFamilyName, &a.sample)), nil
 }
 
 // appendSample encodes one sample of the series ls into the open batch of its shard.
 func (a *shardingAppender) appendSample(ls []promLabel, family string, s *sampleArgs) {
+	a.add(ls, family, s)
+}
+
+// add is appendSample returning the series' hash. Both translation paths come here, so a series
+// always lands on the same shard: the one its encoded label set hashes to.
+func (a *shardingAppender) add(ls []promLabel, family string, s *sampleArgs) uint64 {
 	cfg := a.e.cfg
-	i := int(a.e.seriesHash(ls) % uint64(len(a.open)))
+	encodedLabels := a.enc.encodeLabels(ls)
+	hash := maphash.Bytes(a.e.hashSeed, encodedLabels)
+	i := int(hash % uint64(len(a.open)))
 	created := ""
 	if !a.e.v2 && cfg.CreatedMetric.Enabled && s.st != 0 && s.h == nil && s.fh == nil && !math.IsNaN(s.v) {
 		created = createdSeriesName(getLabel(ls, model.MetricNameLabel), s.meta)
@@ -484,16 +490,17 @@ func (a *shardingAppender) appendSample(ls []promLabel, family string, s *sample
 		b = a.e.batches.Get().(*batch)
 		a.open[i] = b
 	}
-	a.enc.encode(b, ls, s)
+	a.enc.encode(b, ls, encodedLabels, s)
 	if a.e.v2 {
-		return
+		return hash
 	}
 	if cfg.SendMetadata {
 		b.encodeMetadataV1(family, s.meta)
 	}
 	if created != "" {
-		a.enc.encodeV1(b, a.enc.withName(ls, created), &sampleArgs{t: s.t, v: float64(s.st) / 1000})
+		a.enc.encodeV1(b, a.enc.encodeLabels(a.enc.withName(ls, created)), &sampleArgs{t: s.t, v: float64(s.st) / 1000})
 	}
+	return hash
 }
 
 type pendingBatch struct {
