@@ -70,10 +70,10 @@ func runBinaries(t *testing.T, c *k8stest.Cluster, pods []podInfo) []result {
 	for _, b := range collectorBinaries(t) {
 		base := runBinary(t, c, b, pods, false)
 		r := runBinary(t, c, b, pods, true)
-		r.BaselineRSS = base.RSSMiB
+		r.BaselineRSS, r.BaselineRSSAfterLoad, r.BaselineHeapAfterLoad = base.RSSMiB, base.RSSAfterLoadMiB, base.HeapAfterLoadMiB
 		out = append(out, r)
-		t.Logf("binary/%s: first tagged %.2fs, RSS %.1f MiB (baseline %.1f), heap %.1f MiB, API %d req / %d B, %.0f spans/s, %.2f CPU s per million spans, tagged %.4f",
-			b.name, r.FirstTaggedSeconds, r.RSSMiB, r.BaselineRSS, r.GoHeapMiB, r.APIRequests, r.APIBytes, r.SpansPerSecond, r.CPUPerMillion, r.Tagged)
+		t.Logf("binary/%s: first tagged %.2fs, RSS %.1f MiB (baseline %.1f; after load %.1f, baseline %.1f), heap %.1f MiB (after load %.1f), API %d req / %d B, %.0f spans/s, %.2f CPU s per million spans, tagged %.4f",
+			b.name, r.FirstTaggedSeconds, r.RSSMiB, r.BaselineRSS, r.RSSAfterLoadMiB, r.BaselineRSSAfterLoad, r.GoHeapMiB, r.HeapAfterLoadMiB, r.APIRequests, r.APIBytes, r.SpansPerSecond, r.CPUPerMillion, r.Tagged)
 	}
 	return out
 }
@@ -276,10 +276,6 @@ func runBinary(t *testing.T, c *k8stest.Cluster, b collectorBinary, pods []podIn
 	pid := cmd.Process.Pid
 	r.RSSMiB, r.PeakRSSMiB = procStatusMiB(pid, "VmRSS:"), procStatusMiB(pid, "VmHWM:")
 	r.GoHeapMiB = scrapeMetric(metricsPort, "otelcol_process_runtime_heap_alloc_bytes") / (1 << 20)
-	if !withProcessor {
-		r.APILog = proxy.calls()
-		return r
-	}
 
 	// Load: 4 senders, batches of 100 resources (one span each) naming random pods by IP.
 	const perBatch, distinct, senders = 100, 64, 4
@@ -319,9 +315,16 @@ func runBinary(t *testing.T, c *k8stest.Cluster, b collectorBinary, pods []podIn
 	if n := exportErrs.Load(); n > 0 {
 		t.Logf("%s: %d export errors during the load", b.name, n)
 	}
-	sink.mu.Lock()
-	t.Logf("%s: attributes of the first fully tagged span: %v", b.name, sink.firstKeys)
-	sink.mu.Unlock()
+	// Memory again after the load: right after sync the heap still holds the decoded pod list
+	// (no GC has run since), under load the garbage collector has run many times.
+	time.Sleep(10 * time.Second)
+	r.RSSAfterLoadMiB = procStatusMiB(pid, "VmRSS:")
+	r.HeapAfterLoadMiB = scrapeMetric(metricsPort, "otelcol_process_runtime_heap_alloc_bytes") / (1 << 20)
+	if withProcessor {
+		sink.mu.Lock()
+		t.Logf("%s: attributes of the first fully tagged span: %v", b.name, sink.firstKeys)
+		sink.mu.Unlock()
+	}
 	r.APILog = proxy.calls()
 	return r
 }

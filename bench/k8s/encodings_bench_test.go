@@ -82,7 +82,7 @@ func measureEncodings(t *testing.T, c *k8stest.Cluster) []encodingResult {
 	}
 	out = append(out,
 		encodingResult{Variant: "protobuf pod objects, sum", Bytes: int64(total), Note: "uncompressed, as decoded"},
-		encodingResult{Variant: "  of which metadata.managedFields", Bytes: int64(total - withoutManaged), Note: "server-side apply bookkeeping; no API option omits it"},
+		encodingResult{Variant: "  of which metadata.managedFields", Bytes: int64(total - withoutManaged), Note: "server-side apply bookkeeping; omitted only by kube-apiserver 1.38+ with ManagedFieldsOptOut (k8s_tagging asks for that)"},
 		encodingResult{Variant: "  of which metadata.annotations", Bytes: int64(withoutManaged - withoutAnnotations), Note: "the fixture's 600-byte last-applied annotation; not extracted by default"},
 	)
 	for _, e := range out {

@@ -81,6 +81,11 @@ type result struct {
 	SpansPerSecond     float64 `json:"spans_per_second,omitempty"`     // delivered to the sink, tagged
 	CPUPerMillion      float64 `json:"cpu_seconds_per_million_spans,omitempty"`
 	LoadAPIBytes       int64   `json:"load_api_bytes,omitempty"` // API bytes during the load phase
+	// 10 s after the load phase (the same load runs through the binary without the processor).
+	RSSAfterLoadMiB       float64 `json:"rss_after_load_mib,omitempty"`
+	BaselineRSSAfterLoad  float64 `json:"baseline_rss_after_load_mib,omitempty"`
+	HeapAfterLoadMiB      float64 `json:"go_heap_alloc_after_load_mib,omitempty"`
+	BaselineHeapAfterLoad float64 `json:"baseline_go_heap_alloc_after_load_mib,omitempty"`
 
 	APILog []apiCall `json:"api_log,omitempty"`
 }
