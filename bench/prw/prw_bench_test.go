@@ -137,7 +137,11 @@ func startTarget(b testing.TB) target {
 	}
 	vm := promtest.Start(b, promtest.VictoriaMetrics)
 	var mu sync.Mutex
-	return target{url: vm.WriteURL(), count: func() int64 {
+	cpu := func() float64 {
+		_, c, _ := procStats(vm.Pid())
+		return c
+	}
+	return target{url: vm.WriteURL(), cpu: cpu, count: func() int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		// vm_rows_inserted_total counts every ingested sample.
@@ -287,9 +291,9 @@ func BenchmarkExport(b *testing.B) {
 				runtime.GC()
 				var ms runtime.MemStats
 				startCount := tgt.count()
-				var sinkCPU0 float64
+				var targetCPU0 float64
 				if tgt.cpu != nil {
-					sinkCPU0 = tgt.cpu()
+					targetCPU0 = tgt.cpu()
 				}
 				var genMu sync.Mutex
 				var genCPU float64
@@ -312,7 +316,7 @@ func BenchmarkExport(b *testing.B) {
 					}
 				}()
 				runtime.ReadMemStats(&ms)
-				mallocs0 := ms.Mallocs
+				mallocs0, gcs0 := ms.Mallocs, ms.NumGC
 				b.ResetTimer()
 				start := time.Now()
 				base := time.Now().Add(-time.Hour)
@@ -363,10 +367,12 @@ func BenchmarkExport(b *testing.B) {
 				b.ReportMetric((cpu-genCPU)/samples*1e6, "exporter-cpu-s/Msamples")
 				b.ReportMetric(genCPU/samples*1e6, "gen-cpu-s/Msamples")
 				if tgt.cpu != nil {
-					b.ReportMetric((tgt.cpu()-sinkCPU0)/samples*1e6, "sink-cpu-s/Msamples")
+					b.ReportMetric((tgt.cpu()-targetCPU0)/samples*1e6, "target-cpu-s/Msamples")
 				}
 				b.ReportMetric(float64(ms.Mallocs-mallocs0)/samples, "allocs/sample")
+				// 0 when no collection ran (gc-cycles 0).
 				b.ReportMetric(p99(gcBefore, gcPauses())*1e3, "gc-p99-ms")
+				b.ReportMetric(float64(ms.NumGC-gcs0), "gc-cycles")
 				b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
 			})
 		}

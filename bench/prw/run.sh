@@ -23,14 +23,15 @@ echo "prw: running BenchmarkExport (benchtime $benchtime, target $target)" >&2
 PRW_BENCH_TARGET=$target ./prw.test -test.run XXX -test.bench "BenchmarkExport/series=${series}" -test.benchtime "$benchtime" -test.timeout 60m | tee "$raw" >&2
 echo "### prometheus_remote_write exporter → $target (ours vs contrib v0.161.0)"
 echo
-echo "| series | exporter | samples/s | CPU s / M samples (process) | exporter CPU s / M (minus load generator) | target CPU s / M | allocs / sample | GC pause p99 (ms) | peak heap (MiB) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| series | exporter | samples/s | CPU s / M samples (process) | exporter CPU s / M (minus load generator) | target CPU s / M | allocs / sample | GC pause p99 (ms) | GC cycles | peak heap (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 awk '/^BenchmarkExport/ {
   split($1, p, "/"); s=p[2]; sub("series=", "", s); e=p[3]; sub("impl=", "", e); sub("-[0-9]+$", "", e)
   delete v
-  for (i = 4; i < NF; i += 2) v[$(i+1)] = $i
-  sink = ("sink-cpu-s/Msamples" in v) ? sprintf("%.2f", v["sink-cpu-s/Msamples"]) : "n/a"
-  printf "| %s | %s | %.0f | %.2f | %.2f | %s | %.2f | %.2f | %.0f |\n", s, e, v["samples/s"], v["cpu-s/Msamples"], v["exporter-cpu-s/Msamples"], sink, v["allocs/sample"], v["gc-p99-ms"], v["peak-heap-MiB"]
+  for (i = 3; i < NF; i += 2) v[$(i+1)] = $i
+  sink = ("target-cpu-s/Msamples" in v) ? sprintf("%.2f", v["target-cpu-s/Msamples"]) : "n/a"
+  gcs = ("gc-cycles" in v) ? sprintf("%.0f", v["gc-cycles"]) : "n/a"
+  printf "| %s | %s | %.0f | %.2f | %.2f | %s | %.2f | %.2f | %s | %.0f |\n", s, e, v["samples/s"], v["cpu-s/Msamples"], v["exporter-cpu-s/Msamples"], sink, v["allocs/sample"], v["gc-p99-ms"], gcs, v["peak-heap-MiB"]
 }' "$raw"
 fi
 if [ "${PRW_RSS:-1}" != 0 ]; then

@@ -230,6 +230,16 @@ func (b *Backend) Stop() {
 	b.cmd = nil
 }
 
+// Pid is the process id of the running backend, 0 when stopped.
+func (b *Backend) Pid() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
 // Log returns the backend's log output so far.
 func (b *Backend) Log() string {
 	data, _ := os.ReadFile(b.logPath)
