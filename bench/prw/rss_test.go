@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -47,8 +49,12 @@ func TestRSSChild(t *testing.T) {
 	series, _ := strconv.Atoi(os.Getenv(childSeriesEnv))
 	rate, _ := strconv.Atoi(os.Getenv(childRateEnv))
 	secs, _ := strconv.Atoi(os.Getenv(childSecsEnv))
-	exp := newExporter(t, impl, os.Getenv(childURLEnv))
-	defer func() { _ = exp.Shutdown(context.Background()) }()
+	var exp consumer.Metrics = consumertest.NewNop() // "none": the process without an exporter
+	if impl != "none" {
+		e := newExporter(t, impl, os.Getenv(childURLEnv))
+		defer func() { _ = e.Shutdown(context.Background()) }()
+		exp = e
+	}
 
 	interval := time.Duration(float64(time.Second) * batchSize / float64(rate))
 	start := time.Now()
@@ -102,7 +108,8 @@ func procStats(pid int) (rss int64, cpu float64, err error) {
 
 // TestRSSAtEqualLoad runs each exporter alone in a child process at the same fixed rate (one
 // both sustain) and samples the child's RSS from /proc: mean and peak after a warm-up, plus the
-// child's CPU seconds per million samples. Run with PRW_RSS=1 (run.sh does).
+// child's CPU seconds per million samples. A child without exporter gives the baseline. Run with
+// PRW_RSS=1 (run.sh does).
 func TestRSSAtEqualLoad(t *testing.T) {
 	if os.Getenv("PRW_RSS") == "" {
 		t.Skip("equal-load RSS comparison: set PRW_RSS=1 (bench/prw/run.sh does)")
@@ -115,7 +122,9 @@ func TestRSSAtEqualLoad(t *testing.T) {
 	fmt.Println("| series | exporter | mean RSS (MiB) | peak RSS (MiB) | CPU s / M samples | GC pause p99 (ms) | max send lag (ms) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, series := range []int{10_000, 1_000_000} {
-		for _, impl := range []string{"contrib", "ours"} {
+		// "none" is the same process with the data dropped instead of exported: the baseline
+		// (runtime, binary, load generator) both exporters' RSS includes.
+		for _, impl := range []string{"none", "contrib", "ours"} {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestRSSChild$", "-test.v")
 			cmd.Env = append(os.Environ(), childImplEnv+"="+impl, childURLEnv+"="+tgt.url,
 				childSeriesEnv+"="+strconv.Itoa(series), childRateEnv+"="+strconv.Itoa(rate), childSecsEnv+"="+strconv.Itoa(secs),
