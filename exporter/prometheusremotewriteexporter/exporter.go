@@ -198,6 +198,8 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 	// Prometheus' converter. target_info covers every data point of a resource.
 	var errs []error
 	var rest pmetric.Metrics
+	// A request without gauges or sums goes to the converter as it is, without a copy.
+	convertAll := !hasFastPathMetric(md)
 	for _, rm := range md.ResourceMetrics().All() {
 		tr.startResource(rm.Resource())
 		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
@@ -218,6 +220,9 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 					}
 					continue
 				}
+				if convertAll {
+					continue
+				}
 				if restSM == (pmetric.ScopeMetrics{}) {
 					if restRM == (pmetric.ResourceMetrics{}) {
 						if rest == (pmetric.Metrics{}) {
@@ -236,6 +241,9 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 		if err := tr.targetInfo(rm.Resource(), earliest, latest, app, e.seriesHash); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if convertAll {
+		rest = md
 	}
 	if rest != (pmetric.Metrics{}) {
 		errs = append(errs, e.convert(ctx, rest, app))
@@ -318,6 +326,20 @@ func (e *prwExporter) convert(ctx context.Context, md pmetric.Metrics, app *shar
 		e.set.Logger.Debug("translation warnings", zap.Error(annots.AsErrors()[0]), zap.Int("count", len(annots)))
 	}
 	return err
+}
+
+// hasFastPathMetric reports whether md holds a gauge or a sum.
+func hasFastPathMetric(md pmetric.Metrics) bool {
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if fastPathType(m.Type()) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // timeRange widens [earliest, latest] to the timestamps of m's data points (for target_info).

@@ -379,3 +379,35 @@ func TestHandOffInStartOrder(t *testing.T) {
 	}
 	assert.Equal(t, []float64{1, 2}, values)
 }
+
+// A request without gauges or sums goes to Prometheus' converter uncopied; target_info still comes
+// from the fast path.
+func TestHistogramOnlyRequest(t *testing.T) {
+	sink := promtest.NewSink()
+	sink.KeepSeries = true
+	defer sink.Close()
+	exp := startExporter(t, sink.URL(), nil)
+	md := allTypes(time.Now(), 0)
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Type() != pmetric.MetricTypeHistogram })
+		}
+	}
+	require.False(t, hasFastPathMetric(md))
+	require.NoError(t, exp.ConsumeMetrics(context.Background(), md))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	series, _ := sink.Snapshot()
+	var got []string
+	for _, s := range series {
+		got = append(got, seriesKey(labelMap(s.Labels)))
+	}
+	sort.Strings(got)
+	assert.Equal(t, []string{
+		`target_info{host_name="h1"}`,
+		`test_latency_milliseconds_bucket{le="+Inf"}`,
+		`test_latency_milliseconds_bucket{le="10"}`,
+		`test_latency_milliseconds_bucket{le="100"}`,
+		`test_latency_milliseconds_count`,
+		`test_latency_milliseconds_sum`,
+	}, got)
+}
