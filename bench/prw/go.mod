@@ -179,11 +179,11 @@ require go.opentelemetry.io/collector/config/configtls v1.67.0 // indirect
 
 require go.opentelemetry.io/collector/confmap v1.67.0
 
-require go.opentelemetry.io/collector/consumer v1.67.0 // indirect
+require go.opentelemetry.io/collector/consumer v1.67.0
 
 require go.opentelemetry.io/collector/consumer/consumererror v0.161.0 // indirect
 
-require go.opentelemetry.io/collector/consumer/consumertest v0.161.0 // indirect
+require go.opentelemetry.io/collector/consumer/consumertest v0.161.0
 
 require go.opentelemetry.io/collector/consumer/xconsumer v0.161.0 // indirect
 
