@@ -5,15 +5,12 @@ package prometheusremotewriteexporter
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/configfuzz"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 )
 
@@ -62,29 +59,10 @@ func FuzzTranslateAndSend(f *testing.F) {
 // FuzzConfigUnmarshal decodes and validates arbitrary YAML as exporter configuration: errors are
 // fine, panics are not.
 func FuzzConfigUnmarshal(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "config.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var sections map[string]any
-	if err := yaml.Unmarshal(raw, &sections); err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range sections {
-		b, _ := yaml.Marshal(v)
-		f.Add(string(b))
-	}
+	configfuzz.AddTestdataSeeds(f)
 	f.Add("shards: -1\nhttp: {endpoint: 3}")
 	f.Add("sending_queue: {storage: file_storage/x, queue_size: 0}")
 	f.Fuzz(func(t *testing.T, doc string) {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m == nil {
-			return
-		}
-		cfg := createDefaultConfig().(*Config)
-		if err := cfg.Unmarshal(confmap.NewFromStringMap(m)); err != nil {
-			return
-		}
-		_ = confmap.Validate(cfg)
+		_ = configfuzz.Accepted(doc, createDefaultConfig())
 	})
 }

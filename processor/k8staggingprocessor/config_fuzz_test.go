@@ -2,15 +2,12 @@ package k8staggingprocessor
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/configfuzz"
 	"github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor/internal/metadata"
 )
 
@@ -24,21 +21,7 @@ import (
 // malformed ones); explore with
 // `go test -run '^$' -fuzz FuzzConfigUnmarshal ./processor/k8staggingprocessor`.
 func FuzzConfigUnmarshal(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "config.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var sections map[string]any
-	if err := yaml.Unmarshal(raw, &sections); err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range sections {
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
-	}
+	configfuzz.AddTestdataSeeds(f)
 	for _, seed := range []string{
 		"auth_type: ''",
 		"auth_type: tls",
@@ -81,15 +64,8 @@ func FuzzConfigUnmarshal(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m == nil {
-			return
-		}
 		cfg := createDefaultConfig().(*Config)
-		if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-			return
-		}
-		if err := confmap.Validate(cfg); err != nil {
+		if !configfuzz.Accepted(doc, cfg) {
 			return
 		}
 		// Accepted: creating the processor must work. Passthrough skips registering with the shared

@@ -2,11 +2,11 @@ package ebpfreceiver
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/configfuzz"
 )
 
 // FuzzConfigUnmarshal decodes and validates arbitrary YAML as ebpf receiver configuration, the way
@@ -18,21 +18,7 @@ import (
 // `go test` runs the seed corpus (every section of testdata/config.yaml and hand-written
 // malformed ones); explore with `go test -run '^$' -fuzz FuzzConfigUnmarshal ./receiver/ebpfreceiver`.
 func FuzzConfigUnmarshal(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "config.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var sections map[string]any
-	if err := yaml.Unmarshal(raw, &sections); err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range sections {
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
-	}
+	configfuzz.AddTestdataSeeds(f)
 	for _, seed := range []string{
 		"collection_interval: -5s",
 		"collection_interval: 99999999999999999999h",
@@ -63,15 +49,8 @@ func FuzzConfigUnmarshal(f *testing.F) {
 	}
 	page := os.Getpagesize()
 	f.Fuzz(func(t *testing.T, doc string) {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m == nil {
-			return
-		}
 		cfg := createDefaultConfig().(*Config)
-		if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-			return
-		}
-		if err := confmap.Validate(cfg); err != nil {
+		if !configfuzz.Accepted(doc, cfg) {
 			return
 		}
 		// Accepted: everything Start relies on must hold.
@@ -91,6 +70,10 @@ func FuzzConfigUnmarshal(f *testing.F) {
 			t.Fatal("validated configuration enables no signal")
 		}
 		// What was accepted is what was written: no silent wrap-around of large integers.
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatal(err)
+		}
 		perPeer, _ := m["tcp"].(map[string]any)
 		perPeer, _ = perPeer["per_peer"].(map[string]any)
 		for key, got := range map[string]any{"max_cgroups": cfg.MaxCgroups, "ring_buffer_size": cfg.RingBufferSize} {
