@@ -36,9 +36,6 @@ type validateRun struct {
 	want, wantAny []string
 	// mayPass: a random mutation can leave a valid configuration; only crashes count then.
 	mayPass bool
-	// knownBug: the binary is known to accept this invalid configuration; the case is skipped
-	// with this explanation while that holds, and checked normally once it is fixed.
-	knownBug string
 }
 
 // validateEnv sets the variables shipped and testdata configs read (node name from the downward API).
@@ -53,11 +50,7 @@ func checkValidateRun(t *testing.T, r validateRun) {
 		t.Fatalf("validate %v crashed (%q):\n%s", r.args, m, proctest.Tail(out, 4000))
 	}
 	if code == 0 {
-		switch {
-		case r.mayPass:
-		case r.knownBug != "":
-			t.Skipf("KNOWN BUG, accepted with exit 0: %s", r.knownBug)
-		default:
+		if !r.mayPass {
 			t.Fatalf("validate %v accepted an invalid configuration:\n%s", r.args, out)
 		}
 		return
@@ -124,107 +117,101 @@ func yamlFile(t *testing.T, dir, name string, v any) string {
 // targetedCases are invalid values of documented keys: wrong types, negative durations, out of
 // range and overflowing numbers, empty strings, bad regular expressions, unknown keys. Each must
 // be rejected with an error naming the key.
-func targetedCases() map[string][]struct {
-	body, want string
-	knownBug   string
-} {
-	type c = struct {
-		body, want string
-		knownBug   string
-	}
+func targetedCases() map[string][]struct{ body, want string } {
+	type c = struct{ body, want string }
 	return map[string][]c{
 		"ebpf": {
-			{"collection_interval: -5s", "collection_interval", ""},
-			{"collection_interval: 0s", "collection_interval", ""},
-			{"collection_interval: soon", "collection_interval", ""},
-			{"collection_interval: [1s]", "collection_interval", ""},
-			{"histogram: ''", "histogram", ""},
-			{"histogram: linear", "histogram", ""},
-			{"on_start_error: ''", "on_start_error", ""},
-			{"max_cgroups: -1", "max_cgroups", ""},
-			{"max_cgroups: 0", "max_cgroups", ""},
-			{"max_cgroups: many", "max_cgroups", ""},
-			{"max_cgroups: 99999999999999999999999", "max_cgroups", ""},
-			{"max_cgroups: 4294971392", "max_cgroups", ""},
-			{"ring_buffer_size: 100000", "ring_buffer_size", ""},
-			{"ring_buffer_size: 2147483648", "ring_buffer_size", ""},
-			{"ring_buffer_size: 4295229440", "ring_buffer_size", ""},
-			{"ring_buffer_size: -4096", "ring_buffer_size", ""},
-			{"cgroups: {include: ['(']}", "cgroups.include[0]", ""},
-			{"cgroups: {exclude: ['[a-']}", "cgroups.exclude[0]", ""},
-			{"cgroups: {include: [{a: 1}]}", "include", ""},
-			{"cgroups: [a, b]", "cgroups", ""},
-			{"tcp: {enabled: yes-please}", "enabled", ""},
-			{"tcp: {enabeld: true}", "enabeld", ""},
-			{"tcp: {per_peer: {enabled: true, max_series: 0}}", "tcp.per_peer.max_series", ""},
-			{"tcp: {per_peer: {enabled: true, max_series: 4294967396}}", "max_series", ""},
-			{"tcp: {enabled: false, spans: true}", "tcp.spans", ""},
-			{"tcp: 7", "tcp", ""},
-			{"scheduler: {enabled: 2}", "enabled", ""},
-			{"program_stats: sometimes", "program_stats", ""},
-			{"fuzz_unknown: 1", "fuzz_unknown", ""},
+			{"collection_interval: -5s", "collection_interval"},
+			{"collection_interval: 0s", "collection_interval"},
+			{"collection_interval: soon", "collection_interval"},
+			{"collection_interval: [1s]", "collection_interval"},
+			{"histogram: ''", "histogram"},
+			{"histogram: linear", "histogram"},
+			{"on_start_error: ''", "on_start_error"},
+			{"max_cgroups: -1", "max_cgroups"},
+			{"max_cgroups: 0", "max_cgroups"},
+			{"max_cgroups: many", "max_cgroups"},
+			{"max_cgroups: 99999999999999999999999", "max_cgroups"},
+			{"max_cgroups: 4294971392", "max_cgroups"},
+			{"ring_buffer_size: 100000", "ring_buffer_size"},
+			{"ring_buffer_size: 2147483648", "ring_buffer_size"},
+			{"ring_buffer_size: 4295229440", "ring_buffer_size"},
+			{"ring_buffer_size: -4096", "ring_buffer_size"},
+			{"cgroups: {include: ['(']}", "cgroups.include[0]"},
+			{"cgroups: {exclude: ['[a-']}", "cgroups.exclude[0]"},
+			{"cgroups: {include: [{a: 1}]}", "include"},
+			{"cgroups: [a, b]", "cgroups"},
+			{"tcp: {enabled: yes-please}", "enabled"},
+			{"tcp: {enabeld: true}", "enabeld"},
+			{"tcp: {per_peer: {enabled: true, max_series: 0}}", "tcp.per_peer.max_series"},
+			{"tcp: {per_peer: {enabled: true, max_series: 4294967396}}", "max_series"},
+			{"tcp: {enabled: false, spans: true}", "tcp.spans"},
+			{"tcp: 7", "tcp"},
+			{"scheduler: {enabled: 2}", "enabled"},
+			{"program_stats: sometimes", "program_stats"},
+			{"fuzz_unknown: 1", "fuzz_unknown"},
 		},
 		"k8s_tagging": {
-			{"auth_type: ''", "auth_type", ""},
-			{"auth_type: tls", "auth_type", ""},
-			{"auth_type: [none]", "auth_type", ""},
-			{"kube_api_qps: -1", "kube_api_qps", ""},
-			{"kube_api_qps: 1e39", "kube_api_qps", ""},
-			{"kube_api_qps: .nan", "kube_api_qps", ""},
-			{"kube_api_burst: -1", "kube_api_burst", ""},
-			{"kube_api_burst: 99999999999999999999", "kube_api_burst", ""},
-			{"wait_for_metadata_timeout: -1s", "wait_for_metadata_timeout", ""},
-			{"wait_for_metadata: true\nwait_for_metadata_timeout: 0s", "wait_for_metadata_timeout", ""},
-			{"watch_sync_period: forever", "watch_sync_period", ""},
-			{"pod_delete_grace_period: -30s", "pod_delete_grace_period", ""},
-			{"hold_on_miss: {timeout: 2s, max_batches: 0}", "hold_on_miss.max_batches", ""},
-			{"hold_on_miss: {timeout: 2h, max_batches: 1}", "hold_on_miss.timeout", ""},
-			{"hold_on_miss: {max_batches: -3}", "hold_on_miss.max_batches", ""},
-			{"extract: {metadata: [k8s.pod.name, no.such.field]}", "extract.metadata[1]", ""},
-			{"extract: {labels: [{key_regex: '(unclosed'}]}", "extract.labels[0].key_regex", ""},
-			{"extract: {labels: [{key: a, key_regex: b}]}", "extract.labels[0]", ""},
-			{"extract: {annotations: [{tag_name: x}]}", "extract.annotations[0]", ""},
-			{"extract: {labels: [{key: a, from: galaxy}]}", "extract.labels[0].from", ""},
-			{"extract: everything", "extract", ""},
-			{"filter: {labels: [{key: app, op: like}]}", "filter.labels[0].op", ""},
-			{"filter: {labels: [{key: 'not a valid key!', value: x}]}", "filter.labels[0]", ""},
-			{"filter: {labels: [{key: ''}]}", "filter.labels[0].key", ""},
-			{"filter: {fields: [{key: a, op: exists}]}", "filter.fields[0].op", ""},
-			{"filter: {node_from_env_var: K8S_TAGGING_E2E_UNSET_VARIABLE}", "filter.node_from_env_var", ""},
-			{"pod_association: [{sources: [{from: dns}]}]", "pod_association[0].sources[0].from", ""},
-			{"pod_association: [{sources: []}]", "pod_association[0].sources", ""},
-			{"pod_association: [{sources: [{from: resource_attribute}]}]", "pod_association[0].sources[0].name", ""},
-			{"exclude: {pods: [{name: '*bad'}]}", "exclude.pods[0].name", ""},
-			{"exclude: {pods: [{name: ''}]}", "exclude.pods[0].name", ""},
-			{"fuzz_unknown: 1", "fuzz_unknown", ""},
+			{"auth_type: ''", "auth_type"},
+			{"auth_type: tls", "auth_type"},
+			{"auth_type: [none]", "auth_type"},
+			{"kube_api_qps: -1", "kube_api_qps"},
+			{"kube_api_qps: 1e39", "kube_api_qps"},
+			{"kube_api_qps: .nan", "kube_api_qps"},
+			{"kube_api_burst: -1", "kube_api_burst"},
+			{"kube_api_burst: 99999999999999999999", "kube_api_burst"},
+			{"wait_for_metadata_timeout: -1s", "wait_for_metadata_timeout"},
+			{"wait_for_metadata: true\nwait_for_metadata_timeout: 0s", "wait_for_metadata_timeout"},
+			{"watch_sync_period: forever", "watch_sync_period"},
+			{"pod_delete_grace_period: -30s", "pod_delete_grace_period"},
+			{"hold_on_miss: {timeout: 2s, max_batches: 0}", "hold_on_miss.max_batches"},
+			{"hold_on_miss: {timeout: 2h, max_batches: 1}", "hold_on_miss.timeout"},
+			{"hold_on_miss: {max_batches: -3}", "hold_on_miss.max_batches"},
+			{"extract: {metadata: [k8s.pod.name, no.such.field]}", "extract.metadata[1]"},
+			{"extract: {labels: [{key_regex: '(unclosed'}]}", "extract.labels[0].key_regex"},
+			{"extract: {labels: [{key: a, key_regex: b}]}", "extract.labels[0]"},
+			{"extract: {annotations: [{tag_name: x}]}", "extract.annotations[0]"},
+			{"extract: {labels: [{key: a, from: galaxy}]}", "extract.labels[0].from"},
+			{"extract: everything", "extract"},
+			{"filter: {labels: [{key: app, op: like}]}", "filter.labels[0].op"},
+			{"filter: {labels: [{key: 'not a valid key!', value: x}]}", "filter.labels[0]"},
+			{"filter: {labels: [{key: ''}]}", "filter.labels[0].key"},
+			{"filter: {fields: [{key: a, op: exists}]}", "filter.fields[0].op"},
+			{"filter: {node_from_env_var: K8S_TAGGING_E2E_UNSET_VARIABLE}", "filter.node_from_env_var"},
+			{"pod_association: [{sources: [{from: dns}]}]", "pod_association[0].sources[0].from"},
+			{"pod_association: [{sources: []}]", "pod_association[0].sources"},
+			{"pod_association: [{sources: [{from: resource_attribute}]}]", "pod_association[0].sources[0].name"},
+			{"exclude: {pods: [{name: '*bad'}]}", "exclude.pods[0].name"},
+			{"exclude: {pods: [{name: ''}]}", "exclude.pods[0].name"},
+			{"fuzz_unknown: 1", "fuzz_unknown"},
 		},
 		"prometheus_remote_write": {
-			{"endpoint: ''", "endpoint", ""},
-			{"endpoint: '://no-scheme'", "endpoint", ""},
-			{"endpoint: http://x:1\nshards: -2", "shards", ""},
-			{"endpoint: http://x:1\nshards: many", "shards", ""},
-			{"endpoint: http://x:1\nmax_samples_per_second: -1", "max_samples_per_second", ""},
-			{"endpoint: http://x:1\nmax_samples_per_second: .nan", "max_samples_per_second", ""},
-			{"endpoint: http://x:1\ntimeout: -1s", "timeout", ""},
-			{"endpoint: http://x:1\ntimeout: later", "timeout", ""},
-			{"endpoint: http://x:1\nmax_batch_size_bytes: -1", "max_batch_size_bytes", ""},
-			{"endpoint: http://x:1\nmax_batch_request_parallelism: 0", "max_batch_request_parallelism", ""},
-			{"endpoint: http://x:1\ncompression: gzip", "compression", ""},
-			{"endpoint: http://x:1\nprotobuf_message: io.prometheus.write.v4.Request", "protobuf_message", ""},
-			{"endpoint: http://x:1\ntranslation_strategy: ''\nprotobuf_message: ''\nnamespace: [a]", "namespace", ""},
-			{"endpoint: http://x:1\ntranslation_strategy: Bogus", "translation_strategy", ""},
-			{"endpoint: http://x:1\nremote_write_queue: {queue_size: -1}", "remote_write_queue.queue_size", ""},
-			{"endpoint: http://x:1\nremote_write_queue: {num_consumers: -1}", "remote_write_queue.num_consumers", ""},
-			{"endpoint: http://x:1\nretry_on_failure: {initial_interval: -1s}", "initial_interval", ""},
-			{"endpoint: http://x:1\nretry_on_failure: {no_such_nested: 1}", "no_such_nested", ""},
-			{"endpoint: http://x:1\nheaders: notamap", "headers", ""},
-			{"endpoint: http://x:1\ninclude_metadata_keys: [content-type]", "include_metadata_keys", ""},
-			{"endpoint: http://x:1\nsending_queue: {queue_size: -5}", "queue_size", ""},
-			{"endpoint: http://x:1\ntls: {min_version: '0.9'}", "min_version", ""},
-			{"endpoint: http://x:1\nexternal_labels: notamap", "external_labels", ""},
-			{"endpoint: http://x:1\nexternal_labels: {'': v}", "external_labels", ""},
-			{"http: {endpoint: http://x:1, no_such_http: 1}", "no_such_http", ""},
-			{"endpoint: http://x:1\nfuzz_unknown: 1", "fuzz_unknown", ""},
+			{"endpoint: ''", "endpoint"},
+			{"endpoint: '://no-scheme'", "endpoint"},
+			{"endpoint: http://x:1\nshards: -2", "shards"},
+			{"endpoint: http://x:1\nshards: many", "shards"},
+			{"endpoint: http://x:1\nmax_samples_per_second: -1", "max_samples_per_second"},
+			{"endpoint: http://x:1\nmax_samples_per_second: .nan", "max_samples_per_second"},
+			{"endpoint: http://x:1\ntimeout: -1s", "timeout"},
+			{"endpoint: http://x:1\ntimeout: later", "timeout"},
+			{"endpoint: http://x:1\nmax_batch_size_bytes: -1", "max_batch_size_bytes"},
+			{"endpoint: http://x:1\nmax_batch_request_parallelism: 0", "max_batch_request_parallelism"},
+			{"endpoint: http://x:1\ncompression: gzip", "compression"},
+			{"endpoint: http://x:1\nprotobuf_message: io.prometheus.write.v4.Request", "protobuf_message"},
+			{"endpoint: http://x:1\ntranslation_strategy: ''\nprotobuf_message: ''\nnamespace: [a]", "namespace"},
+			{"endpoint: http://x:1\ntranslation_strategy: Bogus", "translation_strategy"},
+			{"endpoint: http://x:1\nremote_write_queue: {queue_size: -1}", "remote_write_queue.queue_size"},
+			{"endpoint: http://x:1\nremote_write_queue: {num_consumers: -1}", "remote_write_queue.num_consumers"},
+			{"endpoint: http://x:1\nretry_on_failure: {initial_interval: -1s}", "initial_interval"},
+			{"endpoint: http://x:1\nretry_on_failure: {no_such_nested: 1}", "no_such_nested"},
+			{"endpoint: http://x:1\nheaders: notamap", "headers"},
+			{"endpoint: http://x:1\ninclude_metadata_keys: [content-type]", "include_metadata_keys"},
+			{"endpoint: http://x:1\nsending_queue: {queue_size: -5}", "queue_size"},
+			{"endpoint: http://x:1\ntls: {min_version: '0.9'}", "min_version"},
+			{"endpoint: http://x:1\nexternal_labels: notamap", "external_labels"},
+			{"endpoint: http://x:1\nexternal_labels: {'': v}", "external_labels"},
+			{"http: {endpoint: http://x:1, no_such_http: 1}", "no_such_http"},
+			{"endpoint: http://x:1\nfuzz_unknown: 1", "fuzz_unknown"},
 		},
 	}
 }
@@ -329,7 +316,7 @@ func TestConfigFuzzOurComponents(t *testing.T) {
 			p := yamlFile(t, dir, fmt.Sprintf("%s-targeted-%d.yaml", c.typ, i), c.collectorConfig(c.typ, body))
 			runs = append(runs, validateRun{
 				name: fmt.Sprintf("%s/targeted/%s", c.typ, strings.ReplaceAll(tc.body, "\n", "; ")),
-				args: []string{"--config", p}, want: []string{c.typ, tc.want}, knownBug: tc.knownBug,
+				args: []string{"--config", p}, want: []string{c.typ, tc.want},
 			})
 		}
 
