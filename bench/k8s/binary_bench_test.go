@@ -26,6 +26,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // the collectors' OTLP exporter compresses by default
 
 	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // The "binary" scenario compares the collectors as users run them: _build/otelcol-custom with
@@ -141,13 +142,6 @@ func startSink(t *testing.T, probe podInfo) (*otlpSink, string) {
 	return s, ln.Addr().String()
 }
 
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // collectorConfig is the pipeline both binaries run. The exporter has no queue, so a span
 // accepted by the receiver has reached the sink.
 func collectorConfig(processorType string, withProcessor bool, otlpPort, metricsPort int, sinkAddr string) string {
@@ -188,7 +182,7 @@ func runBinary(t *testing.T, c *k8stest.Cluster, b collectorBinary, pods []podIn
 	probe := pods[rng.IntN(len(pods))]
 	sink, sinkAddr := startSink(t, probe)
 	proxy := newCountingProxy(t, c)
-	otlpPort, metricsPort := freePort(t), freePort(t)
+	otlpPort, metricsPort := proctest.FreePort(t), proctest.FreePort(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require(t, os.WriteFile(cfgPath, []byte(collectorConfig(b.processorType, withProcessor, otlpPort, metricsPort, sinkAddr)), 0o600))

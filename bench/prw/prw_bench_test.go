@@ -35,6 +35,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	ours "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 )
 
@@ -72,7 +73,7 @@ func startSink(b testing.TB) target {
 			sinkErr = fmt.Errorf("building sink: %v: %s", err, out)
 			return
 		}
-		addr := fmt.Sprintf("127.0.0.1:%d", promtest.FreePort(b))
+		addr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(b))
 		args := []string{"-listen", addr}
 		if os.Getenv("PRW_SINK_FULL_DECODE") != "" {
 			args = append(args, "-full-decode")

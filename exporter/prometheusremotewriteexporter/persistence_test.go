@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 )
 
@@ -120,7 +121,7 @@ func TestPersistentQueueCrashChild(t *testing.T) {
 // returns the child's output.
 func crashWithQueuedBatches(t *testing.T, dir string) string {
 	t.Helper()
-	down := fmt.Sprintf("http://127.0.0.1:%d/api/v1/write", promtest.FreePort(t))
+	down := fmt.Sprintf("http://127.0.0.1:%d/api/v1/write", proctest.FreePort(t))
 	base := time.Now().Add(-time.Minute).UnixNano()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPersistentQueueCrashChild$", "-test.v")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashEndpointEnv+"="+down, "PRW_PERSISTENCE_CHILD_BASE="+strconv.FormatInt(base, 10))

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // Kind is a backend implementation.
@@ -101,7 +102,7 @@ func Start(t testing.TB, k Kind, opts ...Option) *Backend {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	b := &Backend{Kind: k, Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), dataDir: dir, bin: bin, logPath: filepath.Join(dir, "backend.log")}
+	b := &Backend{Kind: k, Addr: fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t)), dataDir: dir, bin: bin, logPath: filepath.Join(dir, "backend.log")}
 	var cfg backendConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -251,17 +252,6 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
-}
-
-// FreePort returns a currently free TCP port on 127.0.0.1.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Sample is one value of an instant-query result.
