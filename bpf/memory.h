@@ -36,9 +36,22 @@ struct {
 	__type(value, __u64);
 } reclaim_start_map SEC(".maps");
 
+/* Per-CPU slots in front of memory_stats_map (see stats_for in common.h). */
+struct memory_slot {
+	__u64 owner; /* cgroup id */
+	struct memory_stats stats;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 128); /* slot_mask + 1, set by user space */
+	__type(key, __u32);
+	__type(value, struct memory_slot);
+} memory_slots SEC(".maps");
+
 static __always_inline struct memory_stats *memory_stats_for(__u64 cgroup_id)
 {
-	return lookup_or_init(&memory_stats_map, &cgroup_id, &zero_memory_stats, OVERFLOW_MEMORY);
+	return stats_for(&memory_slots, &memory_stats_map, cgroup_id, &zero_memory_stats, sizeof(struct memory_stats), OVERFLOW_MEMORY);
 }
 
 /* Attributed to the allocating task's cgroup (interrupt-context allocations included). */

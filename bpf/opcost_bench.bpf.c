@@ -111,4 +111,88 @@ int BPF_PROG(op_percpu_hash)
 	return 0;
 }
 
+/*
+ * Per-CPU slot table in front of the hash (candidate design): a per-CPU array
+ * indexed by a hash of the cgroup id, each slot owned by one cgroup per CPU.
+ */
+#define OP_SLOTS 256
+struct op_slot {
+	__u64 cgroup_id;
+	struct stats_sized s;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct op_slot);
+} op_slot_map SEC(".maps");
+
+static __always_inline struct stats_sized *op_slot_for(__u64 cg)
+{
+	__u32 idx = (__u32)((cg * 0x9E3779B97F4A7C15ULL) >> 56) & (OP_SLOTS - 1);
+	struct op_slot *slot = bpf_map_lookup_elem(&op_slot_map, &idx);
+
+	if (!slot)
+		return 0;
+	if (slot->cgroup_id != cg && __sync_val_compare_and_swap(&slot->cgroup_id, 0, cg) != 0)
+		return 0;
+	return &slot->s;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(op_slot_table)
+{
+	struct stats_sized *v = op_slot_for(bpf_get_current_cgroup_id());
+
+	if (v)
+		v->v[0]++;
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(op_sched_info_loads, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	op_sink = next->sched_info.last_queued + prev->sched_info.last_arrival;
+	return 0;
+}
+
+/* The whole candidate sched_switch: rq clock, slot table, kernel sched_info. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(op_candidate_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = prev->se.cfs_rq->rq->clock;
+	struct stats_sized *ps = 0, *s;
+	__u64 pcg = 0, q;
+
+	if (prev->pid) {
+		pcg = bpf_get_current_cgroup_id();
+		ps = op_slot_for(pcg);
+		if (ps) {
+			if (preempt || prev_state == 0)
+				ps->v[1]++;
+			else
+				ps->v[0]++;
+			if (now > prev->sched_info.last_arrival)
+				ps->v[2] += now - prev->sched_info.last_arrival;
+		}
+	}
+	if (!next->pid)
+		return 0;
+	q = next->sched_info.last_queued;
+	if (q && now >= q) {
+		__u64 ncg = next->cgroups->dfl_cgrp->kn->id;
+		__u64 d = now - q;
+		__u32 slot = 63 - __builtin_clzll(d | 1);
+
+		s = (ps && ncg == pcg) ? ps : op_slot_for(ncg);
+		if (s) {
+			s->v[3] += d;
+			s->v[6 + (slot & 31)]++;
+		}
+	}
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -82,9 +82,22 @@ struct {
 
 struct sched_stats zero_sched_stats;
 
+/* Per-CPU slots in front of sched_stats_map (see stats_for in common.h). */
+struct sched_slot {
+	__u64 owner; /* cgroup id */
+	struct sched_stats stats;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 128); /* slot_mask + 1, set by user space */
+	__type(key, __u32);
+	__type(value, struct sched_slot);
+} sched_slots SEC(".maps");
+
 static __always_inline struct sched_stats *sched_stats_for(__u64 cgroup_id)
 {
-	return lookup_or_init(&sched_stats_map, &cgroup_id, &zero_sched_stats, OVERFLOW_SCHED);
+	return stats_for(&sched_slots, &sched_stats_map, cgroup_id, &zero_sched_stats, sizeof(struct sched_stats), OVERFLOW_SCHED);
 }
 
 /* p was woken up: it waits in the run queue of its CPU from now on. */

@@ -142,9 +142,22 @@ static __always_inline void read_addrs(const struct sock *sk, struct tcp_addrs *
 	}
 }
 
+/* Per-CPU slots in front of tcp_stats_map (see stats_for in common.h). */
+struct tcp_slot {
+	__u64 owner; /* cgroup id */
+	struct tcp_stats stats;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 128); /* slot_mask + 1, set by user space */
+	__type(key, __u32);
+	__type(value, struct tcp_slot);
+} tcp_slots SEC(".maps");
+
 static __always_inline struct tcp_stats *tcp_stats_for(__u64 cgroup_id)
 {
-	return lookup_or_init(&tcp_stats_map, &cgroup_id, &zero_tcp_stats, OVERFLOW_TCP);
+	return stats_for(&tcp_slots, &tcp_stats_map, cgroup_id, &zero_tcp_stats, sizeof(struct tcp_stats), OVERFLOW_TCP);
 }
 
 static __always_inline void count_peer(const struct sock *sk, const struct conn_info *c, __u64 sent,

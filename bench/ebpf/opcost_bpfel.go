@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type opcostOpSlot struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	S        opcostStatsSized
+}
+
 type opcostStatsSized struct {
 	_ structs.HostLayout
 	V [49]uint64
@@ -60,12 +66,15 @@ type opcostSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type opcostProgramSpecs struct {
+	OpCandidateSwitch *ebpf.ProgramSpec `ebpf:"op_candidate_switch"`
 	OpCurrentCgroupId *ebpf.ProgramSpec `ebpf:"op_current_cgroup_id"`
 	OpEmpty           *ebpf.ProgramSpec `ebpf:"op_empty"`
 	OpKtimeGetNs      *ebpf.ProgramSpec `ebpf:"op_ktime_get_ns"`
 	OpPercpuArray     *ebpf.ProgramSpec `ebpf:"op_percpu_array"`
 	OpPercpuHash      *ebpf.ProgramSpec `ebpf:"op_percpu_hash"`
 	OpRqClockLoad     *ebpf.ProgramSpec `ebpf:"op_rq_clock_load"`
+	OpSchedInfoLoads  *ebpf.ProgramSpec `ebpf:"op_sched_info_loads"`
+	OpSlotTable       *ebpf.ProgramSpec `ebpf:"op_slot_table"`
 	OpTaskCgroupLoads *ebpf.ProgramSpec `ebpf:"op_task_cgroup_loads"`
 	OpTaskStorage     *ebpf.ProgramSpec `ebpf:"op_task_storage"`
 }
@@ -76,6 +85,7 @@ type opcostProgramSpecs struct {
 type opcostMapSpecs struct {
 	OpArrayMap *ebpf.MapSpec `ebpf:"op_array_map"`
 	OpHashMap  *ebpf.MapSpec `ebpf:"op_hash_map"`
+	OpSlotMap  *ebpf.MapSpec `ebpf:"op_slot_map"`
 	OpTaskMap  *ebpf.MapSpec `ebpf:"op_task_map"`
 }
 
@@ -109,6 +119,7 @@ func (o *opcostObjects) Close() error {
 type opcostMaps struct {
 	OpArrayMap *ebpf.Map `ebpf:"op_array_map"`
 	OpHashMap  *ebpf.Map `ebpf:"op_hash_map"`
+	OpSlotMap  *ebpf.Map `ebpf:"op_slot_map"`
 	OpTaskMap  *ebpf.Map `ebpf:"op_task_map"`
 }
 
@@ -116,6 +127,7 @@ func (m *opcostMaps) Close() error {
 	return _OpcostClose(
 		m.OpArrayMap,
 		m.OpHashMap,
+		m.OpSlotMap,
 		m.OpTaskMap,
 	)
 }
@@ -132,24 +144,30 @@ type opcostVariables struct {
 //
 // It can be passed to loadOpcostObjects or ebpf.CollectionSpec.LoadAndAssign.
 type opcostPrograms struct {
+	OpCandidateSwitch *ebpf.Program `ebpf:"op_candidate_switch"`
 	OpCurrentCgroupId *ebpf.Program `ebpf:"op_current_cgroup_id"`
 	OpEmpty           *ebpf.Program `ebpf:"op_empty"`
 	OpKtimeGetNs      *ebpf.Program `ebpf:"op_ktime_get_ns"`
 	OpPercpuArray     *ebpf.Program `ebpf:"op_percpu_array"`
 	OpPercpuHash      *ebpf.Program `ebpf:"op_percpu_hash"`
 	OpRqClockLoad     *ebpf.Program `ebpf:"op_rq_clock_load"`
+	OpSchedInfoLoads  *ebpf.Program `ebpf:"op_sched_info_loads"`
+	OpSlotTable       *ebpf.Program `ebpf:"op_slot_table"`
 	OpTaskCgroupLoads *ebpf.Program `ebpf:"op_task_cgroup_loads"`
 	OpTaskStorage     *ebpf.Program `ebpf:"op_task_storage"`
 }
 
 func (p *opcostPrograms) Close() error {
 	return _OpcostClose(
+		p.OpCandidateSwitch,
 		p.OpCurrentCgroupId,
 		p.OpEmpty,
 		p.OpKtimeGetNs,
 		p.OpPercpuArray,
 		p.OpPercpuHash,
 		p.OpRqClockLoad,
+		p.OpSchedInfoLoads,
+		p.OpSlotTable,
 		p.OpTaskCgroupLoads,
 		p.OpTaskStorage,
 	)

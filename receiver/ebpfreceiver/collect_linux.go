@@ -5,6 +5,7 @@ package ebpfreceiver // import "github.com/otelcol-custom/otelcol-custom/receive
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -37,11 +38,20 @@ type collector struct {
 	firstSeen   map[uint64]pcommon.Timestamp // start timestamp of each cgroup's series
 	unresolved  map[uint64]int
 	cgroupCount atomic.Int64
+
+	// slotsOf lists, per cgroup, the slot indexes it owns on some CPU in some
+	// slot table, as read by the current collection.
+	slotsOf map[uint64][]uint32
+	// retired holds removed cgroups whose last values were emitted. Their
+	// hash entries are deleted and their slots released; data that still
+	// shows up for them (a slot not yet taken over, a late socket close) is
+	// not emitted. An id is forgotten once no table holds it.
+	retired map[uint64]bool
 }
 
 func newCollector(cfg *Config, p *probes.Set, attrs *resourceAttrs, m *cgroupMatcher, next consumer.Metrics, logger *zap.Logger) *collector {
 	return &collector{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger, disabled: disabledMetrics(cfg.Metrics),
-		firstSeen: map[uint64]pcommon.Timestamp{}, unresolved: map[uint64]int{}}
+		firstSeen: map[uint64]pcommon.Timestamp{}, unresolved: map[uint64]int{}, retired: map[uint64]bool{}}
 }
 
 func (c *collector) run(ctx context.Context, interval time.Duration) {
@@ -90,14 +100,21 @@ func (b *metricsBatch) forCgroup(id uint64) *resourceMetrics {
 // collect reads all maps once. It never fails: unreadable entries are skipped and logged.
 func (c *collector) collect() pmetric.Metrics {
 	b := &metricsBatch{c: c, md: pmetric.NewMetrics(), now: pcommon.NewTimestampFromTime(time.Now()), res: map[uint64]*resourceMetrics{}}
-	seen := map[uint64]bool{}
+	seen, retiredSeen := map[uint64]bool{}, map[uint64]bool{} // live and retired ids found
 	include := func(id uint64) bool {
+		if c.retired[id] {
+			retiredSeen[id] = true
+			return false
+		}
 		seen[id] = true
 		return c.attrs.included(c.matcher, id)
 	}
+	c.slotsOf = map[uint64][]uint32{}
 
 	if c.cfg.Scheduler.Enabled {
-		readPerCPU(c, c.p.SchedStats, "scheduler", func(id uint64, per []probes.ProbesSchedStats) {
+		forEachCgroup(c, c.p.SchedStats, c.p.SchedSlots, "scheduler", func(s *probes.ProbesSchedSlot) (uint64, *probes.ProbesSchedStats) {
+			return s.Owner, &s.Stats
+		}, func(id uint64, per []probes.ProbesSchedStats) {
 			if !include(id) {
 				return
 			}
@@ -128,7 +145,9 @@ func (c *collector) collect() pmetric.Metrics {
 	}
 
 	if c.cfg.TCP.Enabled {
-		readPerCPU(c, c.p.TCPStats, "tcp", func(id uint64, per []probes.ProbesTcpStats) {
+		forEachCgroup(c, c.p.TCPStats, c.p.TCPSlots, "tcp", func(s *probes.ProbesTcpSlot) (uint64, *probes.ProbesTcpStats) {
+			return s.Owner, &s.Stats
+		}, func(id uint64, per []probes.ProbesTcpStats) {
 			if !include(id) {
 				return
 			}
@@ -189,7 +208,9 @@ func (c *collector) collect() pmetric.Metrics {
 	}
 
 	if c.cfg.Memory.Enabled {
-		readPerCPU(c, c.p.MemoryStats, "memory", func(id uint64, per []probes.ProbesMemoryStats) {
+		forEachCgroup(c, c.p.MemoryStats, c.p.MemorySlots, "memory", func(s *probes.ProbesMemorySlot) (uint64, *probes.ProbesMemoryStats) {
+			return s.Owner, &s.Stats
+		}, func(id uint64, per []probes.ProbesMemoryStats) {
 			if !include(id) {
 				return
 			}
@@ -226,11 +247,15 @@ func (c *collector) collect() pmetric.Metrics {
 
 	c.cgroupCount.Store(int64(len(seen)))
 	c.removeDeadCgroups(seen)
+	for id := range seen {
+		retiredSeen[id] = true // just retired ones among them
+	}
+	c.retire(retiredSeen)
 	return b.md
 }
 
-// removeDeadCgroups deletes the map entries of cgroups that no longer exist,
-// after their last values were emitted, so max_cgroups counts live cgroups.
+// removeDeadCgroups retires the cgroups that no longer exist, after their last
+// values were emitted (see retire), so max_cgroups counts live cgroups.
 func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 	var dead []uint64
 	for id := range seen {
@@ -256,9 +281,7 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 	isDead := map[uint64]bool{}
 	for _, id := range dead {
 		isDead[id] = true
-		for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
-			_ = m.Delete(id) // absent from some maps
-		}
+		c.retired[id] = true
 		delete(c.firstSeen, id)
 		delete(c.unresolved, id)
 		c.attrs.forget(id)
@@ -273,6 +296,58 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 		for _, k := range keys {
 			_ = c.p.TCPPeerStats.Delete(k)
 		}
+	}
+}
+
+// retire deletes the hash entries of retired cgroups and releases their
+// slots; found are the ids this collection read from some table. Ids found
+// nowhere are forgotten.
+func (c *collector) retire(found map[uint64]bool) {
+	released := map[uint32]bool{}
+	for id := range c.retired {
+		if !found[id] {
+			delete(c.retired, id)
+			continue
+		}
+		for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
+			_ = m.Delete(id) // absent from most maps
+		}
+		// One owner per slot index can be released per collection; another
+		// removed cgroup holding the same index elsewhere waits for the next.
+		for _, idx := range c.slotsOf[id] {
+			if released[idx] {
+				continue
+			}
+			released[idx] = true
+			if err := c.p.ReleasedSlots.Put(idx, id); err != nil {
+				c.logger.Warn("releasing a slot of a removed cgroup", zap.Uint64("cgroup_id", id), zap.Error(err))
+			}
+		}
+	}
+}
+
+// forEachCgroup calls fn with every cgroup's per-CPU values of one signal:
+// those of its hash entry and of the slots it owns (bpf/common.h: stats_for).
+// split returns a slot's owner and stats.
+func forEachCgroup[S, V any](c *collector, hash, slots *ebpf.Map, table string, split func(*S) (uint64, *V), fn func(id uint64, per []V)) {
+	all := map[uint64][]V{}
+	readPerCPU(c, hash, table, func(id uint64, per []V) {
+		all[id] = append(all[id], per...)
+	})
+	readPerCPU(c, slots, table+" slots", func(idx uint32, per []S) {
+		for i := range per {
+			owner, v := split(&per[i])
+			if owner == 0 || owner == probes.SlotTaking {
+				continue
+			}
+			all[owner] = append(all[owner], *v)
+			if !slices.Contains(c.slotsOf[owner], idx) {
+				c.slotsOf[owner] = append(c.slotsOf[owner], idx)
+			}
+		}
+	})
+	for id, per := range all {
+		fn(id, per)
 	}
 }
 

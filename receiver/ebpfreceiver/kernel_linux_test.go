@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -177,10 +178,17 @@ type workload struct {
 
 func startWorkload(t *testing.T, cg *testCgroup, name string, args ...string) *workload {
 	t.Helper()
+	return startWorkloadWith(t, cg, nil, name, args...)
+}
+
+// startWorkloadWith runs the workload through a wrapper command (e.g. taskset).
+func startWorkloadWith(t *testing.T, cg *testCgroup, wrapper []string, name string, args ...string) *workload {
+	t.Helper()
 	fd, err := syscall.Open(cg.dir, syscall.O_DIRECTORY|syscall.O_RDONLY, 0)
 	require.NoError(t, err)
 	defer syscall.Close(fd)
-	cmd := exec.Command(os.Args[0], args...)
+	argv := append(append(slices.Clone(wrapper), os.Args[0]), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), workloadEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	// clone3(CLONE_INTO_CGROUP): the child never runs outside the cgroup.

@@ -25,6 +25,13 @@ import (
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
 )
 
+// Test seams: the slot table size (0 = the default for max_cgroups) and a
+// hook that sees the loaded maps.
+var (
+	testSlotsPerCPU uint32
+	testHookLoaded  func(*probes.Set)
+)
+
 // ebpfReceiver owns the BPF programs, the collection loop and the event reader.
 type ebpfReceiver struct {
 	cfg     *Config
@@ -79,6 +86,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 		MaxCgroups:       uint32(r.cfg.MaxCgroups),
 		RingBufferSize:   uint32(r.cfg.RingBufferSize),
 		Logs:             r.logs != nil,
+		SlotsPerCPU:      testSlotsPerCPU,
 	}
 	p, err := probes.Load(opts)
 	if err != nil {
@@ -92,6 +100,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 	r.mu.Lock()
 	r.probes = p
 	r.mu.Unlock()
+	if testHookLoaded != nil {
+		testHookLoaded(p)
+	}
 
 	if r.cfg.ProgramStats {
 		// Needs CAP_SYS_ADMIN; without it only the run-time self-metrics are missing.

@@ -14,6 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// SlotTaking is the owner of a slot while it is zeroed for a new owner (SLOT_TAKING).
+const SlotTaking = ^uint64(1)
+
 // OverflowCgroupID is the key that collects data of cgroups beyond the map capacity.
 const OverflowCgroupID = ^uint64(0)
 
@@ -35,6 +38,24 @@ const (
 	EventTCPConn  = 5
 )
 
+// DefaultSlotsPerCPU is the slot table size per CPU and signal: enough for
+// the cgroups that are busy on one CPU of a full Kubernetes node, at about
+// 200 KiB per CPU for the three signals together.
+const DefaultSlotsPerCPU = 128
+
+// slotsPerCPU is the power of two the slot tables get for o.
+func (o Options) slotsPerCPU() uint32 {
+	n := o.SlotsPerCPU
+	if n == 0 {
+		n = min(DefaultSlotsPerCPU, o.MaxCgroups+1)
+	}
+	p := uint32(2) // a cgroup's two candidate slots are a pair
+	for p < n && p < 1<<20 {
+		p <<= 1
+	}
+	return p
+}
+
 // HistSlots is the number of log2 slots of a struct hist (HIST_SLOTS).
 const HistSlots = len(ProbesHist{}.Slots)
 
@@ -45,7 +66,11 @@ type Options struct {
 	TCPPerPeer             bool
 	TCPPeerMaxSeries       uint32
 	MaxCgroups             uint32
-	RingBufferSize         uint32
+	// SlotsPerCPU sizes the per-CPU slot tables in front of the per-cgroup
+	// hashes (bpf/common.h); rounded up to a power of two >= 2. 0 picks
+	// DefaultSlotsPerCPU, capped by MaxCgroups.
+	SlotsPerCPU    uint32
+	RingBufferSize uint32
 	// Logs makes the programs send exec/exit/OOM/reset events; without it only
 	// metrics (and spans when TCPSpans) are produced.
 	Logs bool
@@ -77,9 +102,13 @@ type Set struct {
 	TCPStats     *ebpf.Map
 	TCPPeerStats *ebpf.Map
 	MemoryStats  *ebpf.Map
-	Overflow     *ebpf.Map
-	RingDrops    *ebpf.Map
-	Events       *ebpf.Map
+	// Per-CPU slot tables in front of the stats hashes and the slots' release
+	// marks (bpf/common.h: stats_for).
+	SchedSlots, TCPSlots, MemorySlots *ebpf.Map
+	ReleasedSlots                     *ebpf.Map
+	Overflow                          *ebpf.Map
+	RingDrops                         *ebpf.Map
+	Events                            *ebpf.Map
 }
 
 // Load checks the prerequisites, loads the enabled programs and attaches them.
@@ -120,6 +149,17 @@ func Load(o Options) (s *Set, err error) {
 	for _, name := range []string{"sched_stats_map", "tcp_stats_map", "memory_stats_map"} {
 		spec.Maps[name].MaxEntries = o.MaxCgroups + 1 // + the overflow entry
 	}
+	slots := o.slotsPerCPU()
+	for name, on := range map[string]bool{"sched_slots": o.Scheduler, "tcp_slots": o.TCP, "memory_slots": o.Memory} {
+		spec.Maps[name].MaxEntries = 1 // a disabled signal's programs are not loaded
+		if on {
+			spec.Maps[name].MaxEntries = slots
+		}
+	}
+	spec.Maps["released_slots"].MaxEntries = slots
+	if err := spec.Variables["slot_mask"].Set(slots - 1); err != nil {
+		return nil, err
+	}
 	spec.Maps["tcp_peer_stats_map"].MaxEntries = max(o.TCPPeerMaxSeries, 1)
 	spec.Maps["events"].MaxEntries = o.RingBufferSize
 	if err := spec.Variables["tcp_spans_enabled"].Set(o.TCPSpans); err != nil {
@@ -137,15 +177,19 @@ func Load(o Options) (s *Set, err error) {
 		return nil, explainLoadError(err)
 	}
 	s = &Set{
-		coll:         coll,
-		Programs:     map[string]*ebpf.Program{},
-		SchedStats:   coll.Maps["sched_stats_map"],
-		TCPStats:     coll.Maps["tcp_stats_map"],
-		TCPPeerStats: coll.Maps["tcp_peer_stats_map"],
-		MemoryStats:  coll.Maps["memory_stats_map"],
-		Overflow:     coll.Maps["overflow"],
-		RingDrops:    coll.Maps["ringbuf_drops"],
-		Events:       coll.Maps["events"],
+		coll:          coll,
+		Programs:      map[string]*ebpf.Program{},
+		SchedStats:    coll.Maps["sched_stats_map"],
+		TCPStats:      coll.Maps["tcp_stats_map"],
+		TCPPeerStats:  coll.Maps["tcp_peer_stats_map"],
+		MemoryStats:   coll.Maps["memory_stats_map"],
+		SchedSlots:    coll.Maps["sched_slots"],
+		TCPSlots:      coll.Maps["tcp_slots"],
+		MemorySlots:   coll.Maps["memory_slots"],
+		ReleasedSlots: coll.Maps["released_slots"],
+		Overflow:      coll.Maps["overflow"],
+		RingDrops:     coll.Maps["ringbuf_drops"],
+		Events:        coll.Maps["events"],
 	}
 	defer func() {
 		if err != nil {

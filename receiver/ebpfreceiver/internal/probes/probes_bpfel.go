@@ -66,6 +66,12 @@ type ProbesHist struct {
 	Sum     uint64
 }
 
+type ProbesMemorySlot struct {
+	_     structs.HostLayout
+	Owner uint64
+	Stats ProbesMemoryStats
+}
+
 type ProbesMemoryStats struct {
 	_               structs.HostLayout
 	PagesByOrder    [11]uint64
@@ -86,6 +92,12 @@ type ProbesOomEvent struct {
 	FileRssPages  uint64
 	ShmemRssPages uint64
 	OomScoreAdj   int64
+}
+
+type ProbesSchedSlot struct {
+	_     structs.HostLayout
+	Owner uint64
+	Stats ProbesSchedStats
 }
 
 type ProbesSchedStats struct {
@@ -157,6 +169,12 @@ type ProbesTcpResetEvent struct {
 	State uint32
 	Sent  uint8
 	Pad   [3]uint8
+}
+
+type ProbesTcpSlot struct {
+	_     structs.HostLayout
+	Owner uint64
+	Stats ProbesTcpStats
 }
 
 type ProbesTcpStats struct {
@@ -239,13 +257,17 @@ type ProbesMapSpecs struct {
 	ConnMap         *ebpf.MapSpec `ebpf:"conn_map"`
 	CpuOncpuMap     *ebpf.MapSpec `ebpf:"cpu_oncpu_map"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	MemorySlots     *ebpf.MapSpec `ebpf:"memory_slots"`
 	MemoryStatsMap  *ebpf.MapSpec `ebpf:"memory_stats_map"`
 	Overflow        *ebpf.MapSpec `ebpf:"overflow"`
 	ReclaimStartMap *ebpf.MapSpec `ebpf:"reclaim_start_map"`
+	ReleasedSlots   *ebpf.MapSpec `ebpf:"released_slots"`
 	RingbufDrops    *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	SchedSlots      *ebpf.MapSpec `ebpf:"sched_slots"`
 	SchedStatsMap   *ebpf.MapSpec `ebpf:"sched_stats_map"`
 	TaskTimesMap    *ebpf.MapSpec `ebpf:"task_times_map"`
 	TcpPeerStatsMap *ebpf.MapSpec `ebpf:"tcp_peer_stats_map"`
+	TcpSlots        *ebpf.MapSpec `ebpf:"tcp_slots"`
 	TcpStatsMap     *ebpf.MapSpec `ebpf:"tcp_stats_map"`
 }
 
@@ -254,6 +276,7 @@ type ProbesMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProbesVariableSpecs struct {
 	LogsEnabled         *ebpf.VariableSpec `ebpf:"logs_enabled"`
+	SlotMask            *ebpf.VariableSpec `ebpf:"slot_mask"`
 	TcpPerPeerEnabled   *ebpf.VariableSpec `ebpf:"tcp_per_peer_enabled"`
 	TcpSpansEnabled     *ebpf.VariableSpec `ebpf:"tcp_spans_enabled"`
 	UnusedExecEvent     *ebpf.VariableSpec `ebpf:"unused_exec_event"`
@@ -290,13 +313,17 @@ type ProbesMaps struct {
 	ConnMap         *ebpf.Map `ebpf:"conn_map"`
 	CpuOncpuMap     *ebpf.Map `ebpf:"cpu_oncpu_map"`
 	Events          *ebpf.Map `ebpf:"events"`
+	MemorySlots     *ebpf.Map `ebpf:"memory_slots"`
 	MemoryStatsMap  *ebpf.Map `ebpf:"memory_stats_map"`
 	Overflow        *ebpf.Map `ebpf:"overflow"`
 	ReclaimStartMap *ebpf.Map `ebpf:"reclaim_start_map"`
+	ReleasedSlots   *ebpf.Map `ebpf:"released_slots"`
 	RingbufDrops    *ebpf.Map `ebpf:"ringbuf_drops"`
+	SchedSlots      *ebpf.Map `ebpf:"sched_slots"`
 	SchedStatsMap   *ebpf.Map `ebpf:"sched_stats_map"`
 	TaskTimesMap    *ebpf.Map `ebpf:"task_times_map"`
 	TcpPeerStatsMap *ebpf.Map `ebpf:"tcp_peer_stats_map"`
+	TcpSlots        *ebpf.Map `ebpf:"tcp_slots"`
 	TcpStatsMap     *ebpf.Map `ebpf:"tcp_stats_map"`
 }
 
@@ -305,13 +332,17 @@ func (m *ProbesMaps) Close() error {
 		m.ConnMap,
 		m.CpuOncpuMap,
 		m.Events,
+		m.MemorySlots,
 		m.MemoryStatsMap,
 		m.Overflow,
 		m.ReclaimStartMap,
+		m.ReleasedSlots,
 		m.RingbufDrops,
+		m.SchedSlots,
 		m.SchedStatsMap,
 		m.TaskTimesMap,
 		m.TcpPeerStatsMap,
+		m.TcpSlots,
 		m.TcpStatsMap,
 	)
 }
@@ -321,6 +352,7 @@ func (m *ProbesMaps) Close() error {
 // It can be passed to LoadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProbesVariables struct {
 	LogsEnabled         *ebpf.Variable `ebpf:"logs_enabled"`
+	SlotMask            *ebpf.Variable `ebpf:"slot_mask"`
 	TcpPerPeerEnabled   *ebpf.Variable `ebpf:"tcp_per_peer_enabled"`
 	TcpSpansEnabled     *ebpf.Variable `ebpf:"tcp_spans_enabled"`
 	UnusedExecEvent     *ebpf.Variable `ebpf:"unused_exec_event"`
