@@ -157,42 +157,4 @@ int BPF_PROG(op_sched_info_loads, bool preempt, struct task_struct *prev, struct
 	return 0;
 }
 
-/* The whole candidate sched_switch: rq clock, slot table, kernel sched_info. */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(op_candidate_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
-{
-	__u64 now = prev->se.cfs_rq->rq->clock;
-	struct stats_sized *ps = 0, *s;
-	__u64 pcg = 0, q;
-
-	if (prev->pid) {
-		pcg = bpf_get_current_cgroup_id();
-		ps = op_slot_for(pcg);
-		if (ps) {
-			if (preempt || prev_state == 0)
-				ps->v[1]++;
-			else
-				ps->v[0]++;
-			if (now > prev->sched_info.last_arrival)
-				ps->v[2] += now - prev->sched_info.last_arrival;
-		}
-	}
-	if (!next->pid)
-		return 0;
-	q = next->sched_info.last_queued;
-	if (q && now >= q) {
-		__u64 ncg = next->cgroups->dfl_cgrp->kn->id;
-		__u64 d = now - q;
-		__u32 slot = 63 - __builtin_clzll(d | 1);
-
-		s = (ps && ncg == pcg) ? ps : op_slot_for(ncg);
-		if (s) {
-			s->v[3] += d;
-			s->v[6 + (slot & 31)]++;
-		}
-	}
-	return 0;
-}
-
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -127,10 +127,59 @@ int BPF_PROG(handle_sched_wakeup_new, struct task_struct *p)
 }
 
 /*
- * Per switch: one clock load, one inlined per-CPU array lookup, one
- * per-cgroup stats lookup (a second one only when next waited and belongs to
- * another cgroup), one task-storage lookup for next, and one for prev only
- * when it was preempted. The idle tasks (pid 0) are skipped on both sides.
+ * Set by user space (scheduler.run_queue_latency: sched_info): read when a
+ * task started waiting from the kernel's own schedstat fields instead of
+ * timestamping wakeups. task->sched_info (CONFIG_SCHED_INFO) holds
+ * last_queued, set by enqueue_task() and by the switch-out of a preempted
+ * task, and last_arrival, the switch-in time; sched_info_switch() updates both
+ * right after this tracepoint, so here they still describe the waits and runs
+ * that end now. Both are rq clock values, like task_rq_clock(). The wakeup
+ * programs are then not loaded at all.
+ */
+const volatile bool runq_from_sched_info = false;
+
+/*
+ * Where the run-queue wait of next started (0 = it did not wait), and since
+ * when prev ran, from the receiver's own timestamps: the switch-in time of the
+ * task on this CPU is in a per-CPU array (the task switched out next is that
+ * task, so no per-task lookup), a wait start in next's task storage. A
+ * preempted prev starts waiting now.
+ */
+static __always_inline void own_timestamps(struct task_struct *prev, struct task_struct *next, bool runnable,
+					   __u64 now, __u64 *ran_since, __u64 *queued_since)
+{
+	__u32 zero = 0;
+	struct cpu_oncpu *cpu = bpf_map_lookup_elem(&cpu_oncpu_map, &zero);
+	struct task_times *t;
+
+	if (!cpu)
+		return;
+	if (prev->pid != 0) {
+		if (cpu->pid == prev->pid)
+			*ran_since = cpu->since_ns;
+		if (runnable) {
+			t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (t)
+				t->enqueued_ns = now;
+		}
+	}
+	cpu->pid = next->pid;
+	cpu->since_ns = now;
+	if (next->pid == 0)
+		return;
+	/* Tasks without storage were never seen runnable: nothing to measure. */
+	t = bpf_task_storage_get(&task_times_map, next, 0, 0);
+	if (t) {
+		*queued_since = t->enqueued_ns;
+		t->enqueued_ns = 0;
+	}
+}
+
+/*
+ * Per switch: one clock load, the stats of prev's cgroup (a per-CPU slot,
+ * see stats_for), next's cgroup's only when next waited in another cgroup,
+ * and the wait/run start times (own_timestamps, or two loads from the
+ * kernel's sched_info). The idle tasks (pid 0) are skipped on both sides.
  * TASK_RUNNING is 0: a task switched out while still runnable was preempted.
  */
 SEC("tp_btf/sched_switch")
@@ -139,53 +188,44 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 {
 	/* prev and next share this CPU's run queue; prev is never NULL. */
 	__u64 now = task_rq_clock(prev);
-	struct sched_stats *prev_stats = NULL;
-	__u64 prev_cgroup = 0;
-	__u32 zero = 0;
-	struct cpu_oncpu *cpu = bpf_map_lookup_elem(&cpu_oncpu_map, &zero);
-	struct task_times *t;
-	struct sched_stats *s;
+	bool runnable = preempt || prev_state == 0;
+	struct sched_stats *prev_stats = NULL, *s;
+	__u64 prev_cgroup = 0, ran_since = 0, queued_since = 0;
 
-	if (!cpu)
-		return 0;
+	if (runq_from_sched_info && bpf_core_field_exists(prev->sched_info)) {
+		if (prev->pid != 0)
+			ran_since = prev->sched_info.last_arrival;
+		if (next->pid != 0)
+			queued_since = next->sched_info.last_queued;
+	} else {
+		own_timestamps(prev, next, runnable, now, &ran_since, &queued_since);
+	}
+
 	if (prev->pid != 0) {
-		bool runnable = preempt || prev_state == 0;
-
-		/* prev is current, whose cgroup id the helper reads cheaply. */
-		prev_cgroup = bpf_get_current_cgroup_id();
+		prev_cgroup = task_cgroup_id(prev); /* four loads, cheaper than the helper call */
 		s = prev_stats = sched_stats_for(prev_cgroup);
 		if (s) {
 			if (runnable)
 				s->involuntary_switches++;
 			else
 				s->voluntary_switches++;
-			if (cpu->pid == prev->pid && cpu->since_ns && now > cpu->since_ns)
-				s->oncpu_ns += now - cpu->since_ns;
-		}
-		if (runnable) {
-			/* Still runnable: it waits in the run queue from now on. */
-			t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-			if (t)
-				t->enqueued_ns = now;
+			if (ran_since && now > ran_since)
+				s->oncpu_ns += now - ran_since;
 		}
 	}
-
-	cpu->pid = next->pid;
-	cpu->since_ns = now;
-	if (next->pid == 0)
-		return 0;
-	/* Tasks without storage were never seen runnable: nothing to measure. */
-	t = bpf_task_storage_get(&task_times_map, next, 0, 0);
-	if (t && t->enqueued_ns) {
-		if (now >= t->enqueued_ns) {
-			__u64 next_cgroup = task_cgroup_id(next);
-
-			/* Most switches stay within one cgroup: reuse its entry. */
-			s = (prev_stats && next_cgroup == prev_cgroup) ? prev_stats : sched_stats_for(next_cgroup);
-			if (s)
-				hist_add(&s->runq_latency_ns, now - t->enqueued_ns);
-		}
-		t->enqueued_ns = 0;
+	if (queued_since && now >= queued_since) {
+		/*
+		 * Most switches stay within one cgroup: reuse its entry. Tasks with
+		 * the same css_set are in the same cgroups, which spares the loads.
+		 */
+		if (prev_stats && next->cgroups == prev->cgroups)
+			s = prev_stats;
+		else if (prev_stats && task_cgroup_id(next) == prev_cgroup)
+			s = prev_stats;
+		else
+			s = sched_stats_for(task_cgroup_id(next));
+		if (s)
+			hist_add(&s->runq_latency_ns, now - queued_since);
 	}
 	return 0;
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ func main() {
 	memLoops := flag.Int("mem", 1, "page-allocation churn loops (mmap/touch/munmap 4 MiB)")
 	ops := flag.Bool("ops", false, "instead of the phases: cost of single operations on sched_switch, each program alone "+
 		"for -duration under the ping-pong load, two rounds (bpf/opcost_bench.bpf.c)")
+	overhead := flag.Bool("overhead", false, "instead of the phases: what the programs add per round trip of one ping-pong pair "+
+		"pinned to CPU 0, from the round-trip rate with BPF statistics off, in -rounds rotating rounds")
+	rounds := flag.Int("rounds", 8, "rounds of -overhead")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {
@@ -55,6 +59,10 @@ func main() {
 	fmt.Printf("# ebpfbench: %d ping-pong pairs, %d TCP loops, %d memory loops, %v per phase, %d CPUs, kernel %s\n",
 		load.pairs, load.tcp, load.mem, *duration, numCPU(), kernelRelease())
 
+	if *overhead {
+		measureOverhead(*duration, *rounds)
+		return
+	}
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		fail("enabling BPF statistics: %v", err)
@@ -67,7 +75,10 @@ func main() {
 	}
 	detached := measure("detached", *duration, load, nil)
 	baseline := measure("empty programs (BPF statistics floor)", *duration, load, startBaseline)
-	attached := measure("attached (in-kernel aggregation)", *duration, load, startReceiver)
+	attached := measure("attached (in-kernel aggregation)", *duration, load, startReceiver(nil))
+	schedInfo := measure("attached, run_queue_latency: sched_info", *duration, load, startReceiver(func(c *ebpfreceiver.Config) {
+		c.Scheduler.RunQueueLatency = ebpfreceiver.RunQueueLatencySchedInfo
+	}))
 	streaming := measure("streaming (every event to user space)", *duration, load, startStreaming)
 	floor := baseline.avgNsPerRun()
 
@@ -75,7 +86,7 @@ func main() {
 	fmt.Println("## Workload throughput")
 	fmt.Println("| phase | ping-pong round trips/s | TCP connections/s | MiB touched/s | round trips vs detached |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
-	for _, r := range []*phaseResult{detached, baseline, attached, streaming} {
+	for _, r := range []*phaseResult{detached, baseline, attached, schedInfo, streaming} {
 		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.3f |\n", r.name, r.rate.roundTrips, r.rate.conns, r.rate.mib,
 			r.rate.roundTrips/detached.rate.roundTrips)
 	}
@@ -83,7 +94,7 @@ func main() {
 	fmt.Println("## Collector side (user space of this process while the phase ran)")
 	fmt.Println("| phase | CPU % of one core | RSS MiB (end) | events to user space/s | ring-buffer drops |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
-	for _, r := range []*phaseResult{attached, streaming} {
+	for _, r := range []*phaseResult{attached, schedInfo, streaming} {
 		fmt.Printf("| %s | %.2f | %.1f | %.0f | %d |\n", r.name, r.cpuPercent, r.rssMiB, r.userEvents, r.drops)
 	}
 	fmt.Println()
@@ -97,7 +108,7 @@ func main() {
 		fmt.Printf("| %s | %.0f | %.1f |\n", p.name, p.runsPerSec, p.nsPerRun)
 	}
 	fmt.Printf("\nFloor (runs-weighted average): %.1f ns/run.\n", floor)
-	for _, r := range []*phaseResult{attached, streaming} {
+	for _, r := range []*phaseResult{attached, schedInfo, streaming} {
 		fmt.Println()
 		fmt.Printf("## BPF programs, %s\n", r.name)
 		fmt.Printf("\"own\" = avg − empty-program floor (%.1f ns), the program's cost beyond what any program pays here.\n\n", floor)
@@ -150,7 +161,10 @@ func fail(format string, args ...any) {
 	os.Exit(1)
 }
 
-type workloadSpec struct{ pairs, tcp, mem int }
+type workloadSpec struct {
+	pairs, tcp, mem int
+	pinCPU          string // taskset CPU list for every worker; "" = not pinned
+}
 
 type rates struct{ roundTrips, conns, mib float64 }
 
@@ -237,12 +251,20 @@ func programStats(a *attachment) map[string]ebpf.ProgramStats {
 	return out
 }
 
-// startReceiver runs the real receiver with its default configuration (all
-// signals, logs pipeline present) and finds its programs in the kernel.
-func startReceiver() *attachment {
+// startReceiver returns a phase that runs the real receiver with its default
+// configuration (all signals, logs pipeline present) changed by mutate, and
+// finds its programs in the kernel.
+func startReceiver(mutate func(*ebpfreceiver.Config)) func() *attachment {
+	return func() *attachment { return runReceiver(mutate) }
+}
+
+func runReceiver(mutate func(*ebpfreceiver.Config)) *attachment {
 	known := loadedProgramIDs()
 	f := ebpfreceiver.NewFactory()
-	cfg := f.CreateDefaultConfig()
+	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
+	if mutate != nil {
+		mutate(cfg)
+	}
 	set := receivertest.NewNopSettings(f.Type())
 	mr, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewNop())
 	if err != nil {
@@ -302,6 +324,81 @@ func loadedProgramIDs() map[ebpf.ProgramID]bool {
 		ids[next] = true
 		id = next
 	}
+}
+
+// measureOverhead measures what the programs cost the workload without BPF
+// statistics (which add two sched_clock() reads to every run): one ping-pong
+// pair pinned to CPU 0 does nothing but switch and wake, so every nanosecond
+// a program adds per round trip (two sched_switch, two sched_wakeup) shows in
+// its rate. Variants rotate within each round so drifts of the machine hit
+// all of them; each round's difference to "detached" is taken and the median
+// over rounds reported.
+func measureOverhead(d time.Duration, rounds int) {
+	noStats := func(c *ebpfreceiver.Config) { c.ProgramStats = false }
+	variants := []struct {
+		name   string
+		attach func() *attachment
+	}{
+		{"detached", nil},
+		{"empty programs on sched_switch and sched_wakeup", startBaseline},
+		{"receiver, run_queue_latency: wakeup (default)", startReceiver(noStats)},
+		{"receiver, run_queue_latency: sched_info", startReceiver(func(c *ebpfreceiver.Config) {
+			noStats(c)
+			c.Scheduler.RunQueueLatency = ebpfreceiver.RunQueueLatencySchedInfo
+		})},
+	}
+	if b, _ := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled"); strings.TrimSpace(string(b)) != "0" {
+		fail("kernel.bpf_stats_enabled is %q: BPF statistics are on system-wide, so this would measure them too", strings.TrimSpace(string(b)))
+	}
+	load := workloadSpec{pairs: 1, pinCPU: "0"}
+	nsPerRT := make([][]float64, len(variants))
+	for round := range rounds {
+		for k := range variants {
+			i := (k + round) % len(variants)
+			v := variants[i]
+			fmt.Fprintf(os.Stderr, "round %d: %s ...\n", round+1, v.name)
+			var a *attachment
+			if v.attach != nil {
+				a = v.attach()
+				time.Sleep(500 * time.Millisecond)
+			}
+			r := runWorkload(d, load)
+			if a != nil {
+				a.stop()
+			}
+			nsPerRT[i] = append(nsPerRT[i], 1e9/r.roundTrips)
+		}
+	}
+	fmt.Println()
+	fmt.Printf("## Added cost per round trip, BPF statistics off (1 ping-pong pair pinned to CPU 0, %d rounds of %v)\n", rounds, d)
+	fmt.Println("Per round trip: 2 sched_switch + 2 sched_wakeup. \"added\" = median over rounds of (variant − detached) in the same round.")
+	fmt.Println()
+	fmt.Println("| variant | round trips/s (median) | ns per round trip (median) | added ns per round trip: median (25th–75th percentile) |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	for i, v := range variants {
+		var diffs []float64
+		for r := range rounds {
+			diffs = append(diffs, nsPerRT[i][r]-nsPerRT[0][r])
+		}
+		m := quantile(nsPerRT[i], 0.5)
+		fmt.Printf("| %s | %.0f | %.1f | %.0f (%.0f – %.0f) |\n", v.name, 1e9/m, m,
+			quantile(diffs, 0.5), quantile(diffs, 0.25), quantile(diffs, 0.75))
+	}
+}
+
+// quantile interpolates linearly between the closest ranks.
+func quantile(v []float64, q float64) float64 {
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	pos := q * float64(len(s)-1)
+	lo := int(pos)
+	if lo+1 >= len(s) {
+		return s[lo]
+	}
+	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
 }
 
 // measureOps attaches every program of the opcost object alone to
@@ -464,7 +561,11 @@ func runWorkload(d time.Duration, load workloadSpec) rates {
 	var workers []worker
 	deadline := strconv.FormatInt(time.Now().Add(d).UnixNano(), 10)
 	start := func(kind string, extra []*os.File, args ...string) {
-		cmd := exec.Command(os.Args[0], append([]string{deadline}, args...)...)
+		argv := append([]string{os.Args[0], deadline}, args...)
+		if load.pinCPU != "" {
+			argv = append([]string{"taskset", "-c", load.pinCPU}, argv...)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), roleEnv+"="+kind)
 		cmd.ExtraFiles = extra
 		cmd.Stderr = os.Stderr

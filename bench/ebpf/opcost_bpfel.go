@@ -66,7 +66,6 @@ type opcostSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type opcostProgramSpecs struct {
-	OpCandidateSwitch *ebpf.ProgramSpec `ebpf:"op_candidate_switch"`
 	OpCurrentCgroupId *ebpf.ProgramSpec `ebpf:"op_current_cgroup_id"`
 	OpEmpty           *ebpf.ProgramSpec `ebpf:"op_empty"`
 	OpKtimeGetNs      *ebpf.ProgramSpec `ebpf:"op_ktime_get_ns"`
@@ -144,7 +143,6 @@ type opcostVariables struct {
 //
 // It can be passed to loadOpcostObjects or ebpf.CollectionSpec.LoadAndAssign.
 type opcostPrograms struct {
-	OpCandidateSwitch *ebpf.Program `ebpf:"op_candidate_switch"`
 	OpCurrentCgroupId *ebpf.Program `ebpf:"op_current_cgroup_id"`
 	OpEmpty           *ebpf.Program `ebpf:"op_empty"`
 	OpKtimeGetNs      *ebpf.Program `ebpf:"op_ktime_get_ns"`
@@ -159,7 +157,6 @@ type opcostPrograms struct {
 
 func (p *opcostPrograms) Close() error {
 	return _OpcostClose(
-		p.OpCandidateSwitch,
 		p.OpCurrentCgroupId,
 		p.OpEmpty,
 		p.OpKtimeGetNs,

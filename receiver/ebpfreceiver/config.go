@@ -42,9 +42,9 @@ type Config struct {
 	// Cgroups filters the cgroups whose data is emitted.
 	Cgroups CgroupFilter `mapstructure:"cgroups"`
 
-	TCP       TCPConfig    `mapstructure:"tcp"`
-	Scheduler SignalConfig `mapstructure:"scheduler"`
-	Memory    SignalConfig `mapstructure:"memory"`
+	TCP       TCPConfig       `mapstructure:"tcp"`
+	Scheduler SchedulerConfig `mapstructure:"scheduler"`
+	Memory    SignalConfig    `mapstructure:"memory"`
 
 	// OnStartError decides what a failed Start (no BTF, missing capabilities,
 	// verifier rejection, not Linux) does: "fail" (default) stops the
@@ -69,6 +69,25 @@ type Config struct {
 // SignalConfig switches one signal on or off.
 type SignalConfig struct {
 	Enabled bool `mapstructure:"enabled"`
+}
+
+// Run-queue latency sources (scheduler.run_queue_latency).
+const (
+	RunQueueLatencyWakeup    = "wakeup"
+	RunQueueLatencySchedInfo = "sched_info"
+)
+
+// SchedulerConfig configures the scheduler signal.
+type SchedulerConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// RunQueueLatency selects where a run-queue wait starts. "wakeup"
+	// (default): the receiver timestamps every wakeup (sched_wakeup,
+	// sched_wakeup_new) and preemption itself. "sched_info": the kernel's own
+	// schedstat timestamp (task->sched_info.last_queued, CONFIG_SCHED_INFO) is
+	// read at the switch, so no program runs on wakeups at all: less than
+	// half the kernel cost per switch-and-wakeup, at the price of the
+	// kernel's accounting (see README).
+	RunQueueLatency string `mapstructure:"run_queue_latency"`
 }
 
 // TCPConfig configures the TCP signal.
@@ -114,7 +133,7 @@ func createDefaultConfig() component.Config {
 		MaxCgroups:         defaultMaxCgroups,
 		RingBufferSize:     defaultRingBufferSize,
 		TCP:                TCPConfig{Enabled: true, PerPeer: PerPeerConfig{MaxSeries: defaultPeerMaxSeries}},
-		Scheduler:          SignalConfig{Enabled: true},
+		Scheduler:          SchedulerConfig{Enabled: true, RunQueueLatency: RunQueueLatencyWakeup},
 		Memory:             SignalConfig{Enabled: true},
 		ProgramStats:       true,
 		OnStartError:       OnStartErrorFail,
@@ -148,6 +167,10 @@ func (c *Config) Validate() error {
 	}
 	if c.TCP.PerPeer.MaxSeries < 1 || c.TCP.PerPeer.MaxSeries > maxMaxCgroups {
 		errs = append(errs, fmt.Errorf("tcp.per_peer.max_series %d is out of range: use 1..%d", c.TCP.PerPeer.MaxSeries, maxMaxCgroups))
+	}
+	if c.Scheduler.RunQueueLatency != RunQueueLatencyWakeup && c.Scheduler.RunQueueLatency != RunQueueLatencySchedInfo {
+		errs = append(errs, fmt.Errorf("scheduler.run_queue_latency %q is unknown: use %q (default) or %q",
+			c.Scheduler.RunQueueLatency, RunQueueLatencyWakeup, RunQueueLatencySchedInfo))
 	}
 	if c.TCP.Spans && !c.TCP.Enabled {
 		errs = append(errs, errors.New("tcp.spans needs tcp.enabled: true"))

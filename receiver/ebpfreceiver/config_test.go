@@ -50,6 +50,7 @@ func TestConfigCustom(t *testing.T) {
 	want.Cgroups = CgroupFilter{Include: []string{"^/kubepods"}, Exclude: []string{"conmon"}}
 	want.TCP = TCPConfig{Enabled: true, Spans: true, PerPeer: PerPeerConfig{Enabled: true, MaxSeries: 200}}
 	want.Scheduler.Enabled = false
+	want.Scheduler.RunQueueLatency = RunQueueLatencySchedInfo
 	assert.Equal(t, want, cfg)
 }
 
@@ -60,6 +61,7 @@ func TestConfigErrors(t *testing.T) {
 		"ebpf/bad_ring_not_page_multiple": "multiple of the page size",
 		"ebpf/bad_regex":                  "cgroups.include[0]",
 		"ebpf/bad_histogram":              `histogram "linear" is unknown`,
+		"ebpf/bad_run_queue_latency":      `scheduler.run_queue_latency "schedstat" is unknown: use "wakeup" (default) or "sched_info"`,
 		"ebpf/nothing_enabled":            "no signal enabled",
 		"ebpf/spans_without_tcp":          "tcp.spans needs tcp.enabled",
 		"ebpf/zero_cgroups":               "max_cgroups 0 is out of range",

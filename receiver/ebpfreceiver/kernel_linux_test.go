@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -38,6 +39,7 @@ import (
 
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/cgroupfs"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
 )
 
 const workloadEnv = "EBPFRECEIVER_TEST_WORKLOAD"
@@ -88,6 +90,12 @@ func runWorkload(name string, args []string) int {
 		_ = c.Close()
 	case "sleep": // block and wake K times
 		for range arg(0) {
+			time.Sleep(time.Millisecond)
+		}
+	case "burn": // K rounds of 2 ms on the CPU and 1 ms asleep
+		for range arg(0) {
+			for start := time.Now(); time.Since(start) < 2*time.Millisecond; {
+			}
 			time.Sleep(time.Millisecond)
 		}
 	case "touch": // touch M MiB of fresh anonymous memory
@@ -307,6 +315,24 @@ func (v *cgroupValues) sum(name string, attrs ...string) int64 {
 		}
 	}
 	return n
+}
+
+// histMedianBound is the upper bound of the bucket holding the median of an
+// exponential (scale 0) histogram, 0 if it is not one.
+func (v *cgroupValues) histMedianBound(name string) float64 {
+	m, ok := v.metrics[name]
+	if !ok || m.Type() != pmetric.MetricTypeExponentialHistogram {
+		return 0
+	}
+	dp := m.ExponentialHistogram().DataPoints().At(0)
+	seen := dp.ZeroCount()
+	b := dp.Positive()
+	for i := 0; i < b.BucketCounts().Len(); i++ {
+		if seen += b.BucketCounts().At(i); 2*seen >= dp.Count() {
+			return math.Exp2(float64(int(b.Offset()) + i + 1))
+		}
+	}
+	return 0
 }
 
 func (v *cgroupValues) histCount(name string) uint64 {
@@ -555,26 +581,71 @@ func TestTCPResetWithoutSocket(t *testing.T) {
 	})
 }
 
+// Both run-queue latency sources: at least one wait per wakeup, and on-CPU
+// time close to what the kernel's own accounting (cgroup v2 cpu.stat) says.
 func TestSchedulerGroundTruth(t *testing.T) {
+	for _, source := range []string{RunQueueLatencyWakeup, RunQueueLatencySchedInfo} {
+		t.Run(source, func(t *testing.T) { testSchedulerGroundTruth(t, source) })
+	}
+}
+
+func testSchedulerGroundTruth(t *testing.T, source string) {
+	var attached []string
+	testHookLoaded = func(p *probes.Set) {
+		for name := range p.Programs {
+			attached = append(attached, name)
+		}
+	}
+	t.Cleanup(func() { testHookLoaded = nil })
 	// A metric switched off in the configuration is not emitted (checked below).
-	s := startReceiver(t, func(c *Config) { c.Metrics.EbpfSchedExecs.Enabled = false })
+	s := startReceiver(t, func(c *Config) {
+		c.Metrics.EbpfSchedExecs.Enabled = false
+		c.Scheduler.RunQueueLatency = source
+	})
+	require.Equal(t, source == RunQueueLatencyWakeup, slices.Contains(attached, "handle_sched_wakeup"),
+		"the wakeup programs run only for run_queue_latency: wakeup")
+
 	cg := newTestCgroup(t)
 	const k = 200
-	w := startWorkload(t, cg, "sleep", strconv.Itoa(k))
+	w := startWorkload(t, cg, "burn", strconv.Itoa(k))
 	w.go_(t)
 	require.Equal(t, 0, w.wait(t))
+	usage := cgroupCPUUsage(t, cg)
 
 	eventually(t, "context switches of the workload cgroup", func() (bool, string) {
 		v := s.latest(cg.path)
 		vol := v.sum("ebpf.sched.context_switches", "process.context_switch.type", "voluntary")
 		runq := v.histCount("ebpf.sched.runqueue.latency")
-		cpu := v.sum("ebpf.sched.cpu.time")
+		cpu := time.Duration(v.sum("ebpf.sched.cpu.time"))
 		exited := v.sum("ebpf.sched.processes.exited")
-		return vol >= k && runq >= k && cpu > 0 && exited == 1,
-			fmt.Sprintf("voluntary=%d runq=%d cpu=%d exited=%d", vol, runq, cpu, exited)
+		// Both clocks differ in what they attribute around interrupts and at
+		// the edges of the process's life: allow 10 % and 5 ms.
+		cpuOK := (cpu - usage).Abs() <= usage/10+5*time.Millisecond
+		return vol >= k && runq >= k && cpuOK && exited == 1,
+			fmt.Sprintf("voluntary=%d runq=%d cpu=%v (cpu.stat %v) exited=%d", vol, runq, cpu, usage, exited)
 	})
-	_, found := s.latest(cg.path).metrics[metricExecs.name]
+	v := s.latest(cg.path)
+	t.Logf("%s: cpu.time %v vs cpu.stat %v; %d run-queue waits, median bucket <= %v", source,
+		time.Duration(v.sum("ebpf.sched.cpu.time")), usage, v.histCount("ebpf.sched.runqueue.latency"),
+		time.Duration(v.histMedianBound("ebpf.sched.runqueue.latency")))
+	_, found := v.metrics[metricExecs.name]
 	require.False(t, found, "%s is disabled in the configuration", metricExecs.name)
+}
+
+// cgroupCPUUsage is the CPU time the kernel accounted to the cgroup (cpu.stat usage_usec).
+func cgroupCPUUsage(t *testing.T, cg *testCgroup) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cg.dir, "cpu.stat"))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			us, err := strconv.ParseInt(v, 10, 64)
+			require.NoError(t, err)
+			return time.Duration(us) * time.Microsecond
+		}
+	}
+	t.Fatalf("no usage_usec in %s/cpu.stat: %q", cg.dir, b)
+	return 0
 }
 
 func TestProcessLogsGroundTruth(t *testing.T) {

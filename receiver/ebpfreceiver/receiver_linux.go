@@ -87,10 +87,17 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 		RingBufferSize:   uint32(r.cfg.RingBufferSize),
 		Logs:             r.logs != nil,
 		SlotsPerCPU:      testSlotsPerCPU,
+
+		RunQueueFromSchedInfo: r.cfg.Scheduler.RunQueueLatency == RunQueueLatencySchedInfo,
 	}
 	p, err := probes.Load(opts)
 	if err != nil {
 		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	if opts.Scheduler && opts.RunQueueFromSchedInfo && !p.RunQueueFromSchedInfo {
+		r.set.Logger.Warn("scheduler.run_queue_latency: sched_info needs a kernel with CONFIG_SCHED_INFO " +
+			"(task_struct.sched_info in its BTF; set by CONFIG_SCHEDSTATS or CONFIG_TASK_DELAY_ACCT); " +
+			"this kernel has none, so wakeups are timestamped instead (run_queue_latency: wakeup)")
 	}
 	defer func() {
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -71,6 +72,11 @@ type Options struct {
 	// DefaultSlotsPerCPU, capped by MaxCgroups.
 	SlotsPerCPU    uint32
 	RingBufferSize uint32
+	// RunQueueFromSchedInfo reads run-queue wait starts from the kernel's
+	// task->sched_info instead of timestamping wakeups (the wakeup programs
+	// are then not loaded). Ignored, see Set.RunQueueFromSchedInfo, when the
+	// kernel lacks CONFIG_SCHED_INFO.
+	RunQueueFromSchedInfo bool
 	// Logs makes the programs send exec/exit/OOM/reset events; without it only
 	// metrics (and spans when TCPSpans) are produced.
 	Logs bool
@@ -92,6 +98,29 @@ var programsBySignal = map[string][]string{
 	},
 }
 
+// wakeupPrograms only timestamp wakeups for the run-queue latency.
+var wakeupPrograms = map[string]bool{"handle_sched_wakeup": true, "handle_sched_wakeup_new": true}
+
+// kernelHasSchedInfo reports whether the running kernel's task_struct has
+// sched_info (CONFIG_SCHED_INFO, set by CONFIG_SCHEDSTATS or
+// CONFIG_TASK_DELAY_ACCT, which distribution kernels enable).
+func kernelHasSchedInfo() bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var task *btf.Struct
+	if err := spec.TypeByName("task_struct", &task); err != nil {
+		return false
+	}
+	for _, m := range task.Members {
+		if m.Name == "sched_info" {
+			return true
+		}
+	}
+	return false
+}
+
 // Set is a loaded and attached set of programs with their maps.
 type Set struct {
 	coll     *ebpf.Collection
@@ -109,6 +138,10 @@ type Set struct {
 	Overflow                          *ebpf.Map
 	RingDrops                         *ebpf.Map
 	Events                            *ebpf.Map
+
+	// RunQueueFromSchedInfo tells whether Options.RunQueueFromSchedInfo took
+	// effect (false: the kernel has no task_struct.sched_info).
+	RunQueueFromSchedInfo bool
 }
 
 // Load checks the prerequisites, loads the enabled programs and attaches them.
@@ -132,10 +165,14 @@ func Load(o Options) (s *Set, err error) {
 		return nil, err
 	}
 	enabled := map[string]bool{"tcp": o.TCP, "scheduler": o.Scheduler, "memory": o.Memory}
+	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && kernelHasSchedInfo()
+	if err := spec.Variables["runq_from_sched_info"].Set(schedInfo); err != nil {
+		return nil, err
+	}
 	var attach []string
 	for signal, progs := range programsBySignal {
 		for _, p := range progs {
-			if enabled[signal] {
+			if enabled[signal] && !(schedInfo && wakeupPrograms[p]) {
 				attach = append(attach, p)
 			} else {
 				delete(spec.Programs, p)
@@ -187,9 +224,11 @@ func Load(o Options) (s *Set, err error) {
 		TCPSlots:      coll.Maps["tcp_slots"],
 		MemorySlots:   coll.Maps["memory_slots"],
 		ReleasedSlots: coll.Maps["released_slots"],
-		Overflow:      coll.Maps["overflow"],
-		RingDrops:     coll.Maps["ringbuf_drops"],
-		Events:        coll.Maps["events"],
+
+		RunQueueFromSchedInfo: schedInfo,
+		Overflow:              coll.Maps["overflow"],
+		RingDrops:             coll.Maps["ringbuf_drops"],
+		Events:                coll.Maps["events"],
 	}
 	defer func() {
 		if err != nil {

@@ -276,6 +276,7 @@ type ProbesMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProbesVariableSpecs struct {
 	LogsEnabled         *ebpf.VariableSpec `ebpf:"logs_enabled"`
+	RunqFromSchedInfo   *ebpf.VariableSpec `ebpf:"runq_from_sched_info"`
 	SlotMask            *ebpf.VariableSpec `ebpf:"slot_mask"`
 	TcpPerPeerEnabled   *ebpf.VariableSpec `ebpf:"tcp_per_peer_enabled"`
 	TcpSpansEnabled     *ebpf.VariableSpec `ebpf:"tcp_spans_enabled"`
@@ -352,6 +353,7 @@ func (m *ProbesMaps) Close() error {
 // It can be passed to LoadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProbesVariables struct {
 	LogsEnabled         *ebpf.Variable `ebpf:"logs_enabled"`
+	RunqFromSchedInfo   *ebpf.Variable `ebpf:"runq_from_sched_info"`
 	SlotMask            *ebpf.Variable `ebpf:"slot_mask"`
 	TcpPerPeerEnabled   *ebpf.Variable `ebpf:"tcp_per_peer_enabled"`
 	TcpSpansEnabled     *ebpf.Variable `ebpf:"tcp_spans_enabled"`
