@@ -110,9 +110,14 @@ struct tcp_reset_event {
 };
 
 /* Sockets in these states are mini sockets without full-sock fields. */
+/*
+ * sk is a BTF pointer from a tracepoint argument: direct (CO-RE relocated)
+ * loads are allowed and cost a load each instead of a bpf_probe_read_kernel
+ * call; a fault is caught by the kernel's exception table and reads zero.
+ */
 static __always_inline bool is_full_sock(const struct sock *sk)
 {
-	int state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	int state = sk->__sk_common.skc_state;
 
 	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
 }
@@ -121,7 +126,7 @@ static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 {
 	if (!is_full_sock(sk))
 		return 0;
-	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	return sk->sk_cgrp_data.cgroup->kn->id;
 }
 
 static __always_inline void read_addrs(const struct sock *sk, struct tcp_addrs *a)
@@ -237,7 +242,10 @@ int BPF_PROG(handle_inet_sock_set_state, const struct sock *sk, int oldstate, in
 	struct conn_info *c;
 	struct tcp_stats *s;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	/* Most transitions need no work: decide on the arguments before touching sk. */
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 
 	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
