@@ -45,7 +45,9 @@ type collector struct {
 	// retired holds removed cgroups whose last values were emitted. Their
 	// hash entries are deleted and their slots released; data that still
 	// shows up for them (a slot not yet taken over, a late socket close) is
-	// not emitted. An id is forgotten once no table holds it.
+	// not emitted. An id is forgotten once no table holds it. The value is
+	// false for ids retired only because they stayed unresolvable (no file
+	// handles to ask the kernel): those are emitted again if they resolve.
 	retired map[uint64]bool
 }
 
@@ -102,9 +104,12 @@ func (c *collector) collect() pmetric.Metrics {
 	b := &metricsBatch{c: c, md: pmetric.NewMetrics(), now: pcommon.NewTimestampFromTime(time.Now()), res: map[uint64]*resourceMetrics{}}
 	seen, retiredSeen := map[uint64]bool{}, map[uint64]bool{} // live and retired ids found
 	include := func(id uint64) bool {
-		if c.retired[id] {
-			retiredSeen[id] = true
-			return false
+		if certain, ok := c.retired[id]; ok {
+			if certain || !c.alive(id) {
+				retiredSeen[id] = true
+				return false
+			}
+			delete(c.retired, id) // alive after all: a new series from now on
 		}
 		seen[id] = true
 		return c.attrs.included(c.matcher, id)
@@ -258,6 +263,7 @@ func (c *collector) collect() pmetric.Metrics {
 // values were emitted (see retire), so max_cgroups counts live cgroups.
 func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 	var dead []uint64
+	certain := map[uint64]bool{}
 	for id := range seen {
 		if id == 0 || id == probes.OverflowCgroupID {
 			continue
@@ -268,6 +274,7 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 			delete(c.unresolved, id)
 		case ok || c.attrs.resolver.Gone(id):
 			dead = append(dead, id) // directory gone, or the kernel knows no such cgroup
+			certain[id] = true
 		default:
 			// Undecidable without file handles: give the rate-limited walk a few rounds.
 			if c.unresolved[id]++; c.unresolved[id] >= unresolvedRounds {
@@ -281,7 +288,7 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 	isDead := map[uint64]bool{}
 	for _, id := range dead {
 		isDead[id] = true
-		c.retired[id] = true
+		c.retired[id] = certain[id]
 		delete(c.firstSeen, id)
 		delete(c.unresolved, id)
 		c.attrs.forget(id)
@@ -297,6 +304,12 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 			_ = c.p.TCPPeerStats.Delete(k)
 		}
 	}
+}
+
+// alive reports whether the cgroup id resolves to an existing directory.
+func (c *collector) alive(id uint64) bool {
+	path, ok := c.attrs.cgroupPath(id)
+	return ok && c.attrs.resolver.Exists(id, path)
 }
 
 // retire deletes the hash entries of retired cgroups and releases their
