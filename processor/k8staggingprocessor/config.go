@@ -45,6 +45,9 @@ const (
 // maxAssociationSources is the number of sources a single pod_association rule may combine (as in contrib).
 const maxAssociationSources = 4
 
+// maxKubeAPIBurst bounds kube_api_burst: a larger burst is no rate limit at all.
+const maxKubeAPIBurst = 1_000_000
+
 // Metadata sources usable in extract.labels[].from and extract.annotations[].from.
 const (
 	fromPod         = "pod"
@@ -249,8 +252,10 @@ func (cfg *Config) Validate() error {
 	if qps := float64(cfg.KubeAPIQPS); qps < 0 || math.IsInf(qps, 0) || math.IsNaN(qps) {
 		add("kube_api_qps: must be a finite number >= 0 (0 keeps client-go's default), got %v", cfg.KubeAPIQPS)
 	}
-	if cfg.KubeAPIBurst < 0 {
-		add("kube_api_burst: must be >= 0 (0 keeps client-go's default), got %d", cfg.KubeAPIBurst)
+	// A value beyond int64 (e.g. 99999999999999999999) decodes as a float and wraps to a negative int.
+	if cfg.KubeAPIBurst < 0 || cfg.KubeAPIBurst > maxKubeAPIBurst {
+		add("kube_api_burst: must be between 0 (keeps client-go's default) and %d requests; the configured value "+
+			"is negative or too large (read as %d)", maxKubeAPIBurst, cfg.KubeAPIBurst)
 	}
 
 	for name, d := range map[string]time.Duration{

@@ -90,6 +90,8 @@ func TestValidate(t *testing.T) {
 		{name: "qps beyond float32", yaml: `kube_api_qps: 1e39`, wantErr: []string{"kube_api_qps: must be a finite number"}},
 		{name: "qps not a number", yaml: `kube_api_qps: .nan`, wantErr: []string{"kube_api_qps: must be a finite number"}},
 		{name: "negative burst", yaml: `kube_api_burst: -1`, wantErr: []string{"kube_api_burst"}},
+		{name: "burst beyond int64", yaml: `kube_api_burst: 99999999999999999999`, wantErr: []string{"kube_api_burst: must be between 0", "negative or too large"}},
+		{name: "huge burst", yaml: `kube_api_burst: 5000000`, wantErr: []string{"and 1000000 requests"}},
 		{name: "negative watch sync", yaml: `watch_sync_period: -20s`, wantErr: []string{"watch_sync_period"}},
 		{name: "zero watch sync disables resync", yaml: `watch_sync_period: 0s`},
 		{name: "negative grace", yaml: `pod_delete_grace_period: -30s`, wantErr: []string{"pod_delete_grace_period"}},
