@@ -199,7 +199,7 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 	var errs []error
 	var rest pmetric.Metrics
 	// A request without gauges or sums goes to the converter as it is, without a copy.
-	convertAll := !hasFastPathMetric(md)
+	convertAll := !hasFastPathMetric(md, tr)
 	for _, rm := range md.ResourceMetrics().All() {
 		tr.startResource(rm.Resource())
 		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
@@ -214,7 +214,7 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 				if !e.settings.DisableTargetInfo {
 					earliest, latest = timeRange(m, earliest, latest)
 				}
-				if fastPathType(m.Type()) {
+				if tr.fastPath(m.Type()) {
 					if err := tr.translateMetric(m, app); err != nil {
 						errs = append(errs, err)
 					}
@@ -328,12 +328,12 @@ func (e *prwExporter) convert(ctx context.Context, md pmetric.Metrics, app *shar
 	return err
 }
 
-// hasFastPathMetric reports whether md holds a gauge or a sum.
-func hasFastPathMetric(md pmetric.Metrics) bool {
+// hasFastPathMetric reports whether md holds a metric the fast path translates.
+func hasFastPathMetric(md pmetric.Metrics, tr *numberTranslator) bool {
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if fastPathType(m.Type()) {
+				if tr.fastPath(m.Type()) {
 					return true
 				}
 			}

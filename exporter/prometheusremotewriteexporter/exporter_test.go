@@ -380,9 +380,10 @@ func TestHandOffInStartOrder(t *testing.T) {
 	assert.Equal(t, []float64{1, 2}, values)
 }
 
-// A request without gauges or sums goes to Prometheus' converter uncopied; target_info still comes
-// from the fast path.
-func TestHistogramOnlyRequest(t *testing.T) {
+// A request with only summaries goes to Prometheus' converter uncopied; target_info still comes
+// from the fast path. Histograms are on the fast path (all three paths meet in one request in the
+// other tests).
+func TestConverterOnlyRequest(t *testing.T) {
 	sink := promtest.NewSink()
 	sink.KeepSeries = true
 	defer sink.Close()
@@ -390,10 +391,10 @@ func TestHistogramOnlyRequest(t *testing.T) {
 	md := allTypes(time.Now(), 0)
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
-			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Type() != pmetric.MetricTypeHistogram })
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Type() != pmetric.MetricTypeSummary })
 		}
 	}
-	require.False(t, hasFastPathMetric(md))
+	require.False(t, hasFastPathMetric(md, newNumberTranslator(baseSettings())))
 	require.NoError(t, exp.ConsumeMetrics(context.Background(), md))
 	require.NoError(t, exp.Shutdown(context.Background()))
 	series, _ := sink.Snapshot()
@@ -404,10 +405,8 @@ func TestHistogramOnlyRequest(t *testing.T) {
 	sort.Strings(got)
 	assert.Equal(t, []string{
 		`target_info{host_name="h1"}`,
-		`test_latency_milliseconds_bucket{le="+Inf"}`,
-		`test_latency_milliseconds_bucket{le="10"}`,
-		`test_latency_milliseconds_bucket{le="100"}`,
-		`test_latency_milliseconds_count`,
-		`test_latency_milliseconds_sum`,
+		`test_summary_count`,
+		`test_summary_sum`,
+		`test_summary{quantile="0.5"}`,
 	}, got)
 }

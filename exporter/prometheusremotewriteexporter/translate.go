@@ -37,6 +37,7 @@ type numberTranslator struct {
 
 	metrics map[metricKey]metricNames
 	labels  map[string]labelNameResult
+	les     map[uint64]string // le label values by the bits of their bound
 
 	// Per ResourceMetrics / ScopeMetrics: the label operations the converter applies after the
 	// data point attributes (job, instance, external labels, scope labels), in its order.
@@ -48,6 +49,7 @@ type numberTranslator struct {
 	// Per data point scratch.
 	attrs     []promLabel // attributes sorted by their OTLP key
 	ls        []promLabel // the series labels
+	series    []promLabel // a histogram series' labels (histogramSeries)
 	arena     []byte      // text of non-string attribute values
 	exemplars []promExemplar
 	exLabels  []promLabel
@@ -61,6 +63,7 @@ type numberTranslator struct {
 const (
 	maxCachedMetricNames = 20_000
 	maxCachedLabelNames  = 20_000
+	maxCachedBounds      = 20_000
 )
 
 type metricKey struct {
@@ -105,13 +108,21 @@ func newNumberTranslator(settings prw.Settings) *numberTranslator {
 		},
 		metrics:        make(map[metricKey]metricNames),
 		labels:         make(map[string]labelNameResult),
+		les:            make(map[uint64]string),
 		seenTargetInfo: make(map[targetInfoKey]struct{}),
 	}
 }
 
-// fastPathType reports whether the metric type is translated by numberTranslator.
-func fastPathType(t pmetric.MetricType) bool {
-	return t == pmetric.MetricTypeGauge || t == pmetric.MetricTypeSum
+// fastPath reports whether numberTranslator translates metrics of type t: gauges, sums and,
+// unless they are to become native histograms (NHCB), explicit-bucket histograms.
+func (tr *numberTranslator) fastPath(t pmetric.MetricType) bool {
+	switch t {
+	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+		return true
+	case pmetric.MetricTypeHistogram:
+		return !tr.settings.ConvertHistogramsToNHCB
+	}
+	return false
 }
 
 // names returns the Prometheus family name and unit of a metric, from the cache when known.
@@ -295,9 +306,12 @@ type numberSink interface {
 	appendSample(ls []promLabel, family string, s *sampleArgs)
 }
 
-// translateMetric converts a gauge or sum. Errors concern the metric alone; like the converter,
-// the data points before an error are kept.
+// translateMetric converts a gauge, sum or explicit-bucket histogram. Errors concern the metric
+// alone; like the converter, the data points before an error are kept.
 func (tr *numberTranslator) translateMetric(m pmetric.Metric, out numberSink) error {
+	if m.Type() == pmetric.MetricTypeHistogram {
+		return tr.translateHistogram(m, out)
+	}
 	var dps pmetric.NumberDataPointSlice
 	meta := metadata.Metadata{Help: m.Description()}
 	withExemplars := false
@@ -351,6 +365,100 @@ func (tr *numberTranslator) translateMetric(m pmetric.Metric, out numberSink) er
 		out.appendSample(ls, names.family, &s)
 	}
 	return nil
+}
+
+// translateHistogram converts an explicit-bucket histogram into the classic series, as the
+// converter's addHistogramDataPoints does: per data point <family>_sum (when the point has a
+// sum), <family>_count, and one cumulative <family>_bucket per bound plus le="+Inf", exemplars
+// attached to the first bucket whose bound is >= their value (in their order), the rest to +Inf.
+func (tr *numberTranslator) translateHistogram(m pmetric.Metric, out numberSink) error {
+	h := m.Histogram()
+	switch t := h.AggregationTemporality(); {
+	case t == pmetric.AggregationTemporalityCumulative:
+	case t == pmetric.AggregationTemporalityDelta && tr.settings.AllowDeltaTemporality:
+	default:
+		return fmt.Errorf("invalid temporality and type combination for metric %q", m.Name())
+	}
+	names := tr.names(m)
+	if names.err != nil {
+		return names.err
+	}
+	dps := h.DataPoints()
+	if dps.Len() == 0 {
+		return fmt.Errorf("empty data points. %s is dropped", m.Name())
+	}
+	meta := metadata.Metadata{Type: model.MetricTypeHistogram, Unit: names.unit, Help: m.Description()}
+	sumName, countName, bucketName := names.family+"_sum", names.family+"_count", names.family+"_bucket"
+	for _, dp := range dps.All() {
+		base, err := tr.seriesLabels(dp.Attributes(), tr.ops, names.family, nil)
+		if err != nil {
+			return err
+		}
+		stale := dp.Flags().NoRecordedValue()
+		sample := func(v float64) float64 {
+			if stale {
+				return math.Float64frombits(value.StaleNaN)
+			}
+			return v
+		}
+		s := sampleArgs{st: msTimestamp(dp.StartTimestamp()), t: msTimestamp(dp.Timestamp()), meta: meta}
+		if dp.HasSum() {
+			s.v = sample(dp.Sum())
+			out.appendSample(tr.histogramSeries(base, sumName, ""), names.family, &s)
+		}
+		s.v = sample(float64(dp.Count()))
+		out.appendSample(tr.histogramSeries(base, countName, ""), names.family, &s)
+
+		exemplars, err := tr.translateExemplars(dp.Exemplars(), s.t)
+		if err != nil {
+			return err
+		}
+		next := 0
+		var cumulative uint64
+		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
+		for i := 0; i < bounds.Len() && i < counts.Len(); i++ {
+			bound := bounds.At(i)
+			cumulative += counts.At(i)
+			first := next
+			// Written as the converter's "stop at value > bound", so a NaN value stays here too.
+			for next < len(exemplars) && !(exemplars[next].value > bound) {
+				next++
+			}
+			s.v, s.exemplars = sample(float64(cumulative)), exemplars[first:next]
+			out.appendSample(tr.histogramSeries(base, bucketName, tr.leValue(bound)), names.family, &s)
+		}
+		s.v, s.exemplars = sample(float64(dp.Count())), exemplars[next:]
+		out.appendSample(tr.histogramSeries(base, bucketName, "+Inf"), names.family, &s)
+	}
+	return nil
+}
+
+// leValue formats a bucket bound as the converter does, from a cache: producers use a handful of
+// bucket layouts, so formatting each bound once saves an allocation per bucket series.
+func (tr *numberTranslator) leValue(bound float64) string {
+	key := math.Float64bits(bound)
+	if v, ok := tr.les[key]; ok {
+		return v
+	}
+	if len(tr.les) >= maxCachedBounds {
+		clear(tr.les)
+	}
+	v := strconv.FormatFloat(bound, 'f', -1, 64)
+	tr.les[key] = v
+	return v
+}
+
+// histogramSeries returns base (a data point's sorted labels) with __name__ set to name and, when
+// le is not empty, the le label set to it; in scratch memory reused by the next call.
+func (tr *numberTranslator) histogramSeries(base []promLabel, name, le string) []promLabel {
+	ls := append(tr.series[:0], base...)
+	ls = setLabel(ls, model.MetricNameLabel, name)
+	if le != "" {
+		ls = setLabel(ls, model.BucketLabel, le)
+	}
+	slices.SortFunc(ls, func(a, b promLabel) int { return strings.Compare(a.name, b.name) })
+	tr.series = ls
+	return ls
 }
 
 // maxExemplarRunes is the OpenMetrics limit on exemplar label text; attributes beyond it are

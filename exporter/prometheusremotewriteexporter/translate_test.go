@@ -197,6 +197,10 @@ func randomNumberMetrics(r *rand.Rand) pmetric.Metrics {
 				m.SetName([]string{"http.server.active_requests", "system.cpu.time", "queue.size", "weird name!", "requests_total"}[r.IntN(5)])
 				m.SetUnit([]string{"", "1", "s", "By", "{request}", "ms/s"}[r.IntN(6)])
 				m.SetDescription([]string{"", "Help text"}[r.IntN(2)])
+				if r.IntN(4) == 0 {
+					randomHistogram(r, m, base)
+					continue
+				}
 				var dps pmetric.NumberDataPointSlice
 				switch r.IntN(4) {
 				case 0:
@@ -251,6 +255,58 @@ func randomNumberMetrics(r *rand.Rand) pmetric.Metrics {
 	return md
 }
 
+// randomHistogram makes m an explicit-bucket histogram with random bounds (sometimes fewer counts
+// than bounds + 1), sums, staleness, temporality and exemplars in random order.
+func randomHistogram(r *rand.Rand, m pmetric.Metric, base time.Time) {
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality([]pmetric.AggregationTemporality{pmetric.AggregationTemporalityCumulative,
+		pmetric.AggregationTemporalityCumulative, pmetric.AggregationTemporalityDelta}[r.IntN(3)])
+	for range r.IntN(4) {
+		dp := h.DataPoints().AppendEmpty()
+		randomAttrs(r, dp.Attributes(), r.IntN(4))
+		if r.IntN(6) == 0 {
+			dp.Attributes().PutStr("le", "from an attribute")
+		}
+		ts := base.Add(time.Duration(r.IntN(1200)) * time.Second)
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+		if r.IntN(2) == 0 {
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(ts.Add(-time.Hour)))
+		}
+		bound := -1.0
+		var total uint64
+		for range r.IntN(6) {
+			bound += r.Float64() * 10
+			dp.ExplicitBounds().Append([]float64{bound, math.Round(bound), 1e-9, 1e21}[r.IntN(4)])
+		}
+		n := dp.ExplicitBounds().Len() + 1
+		if r.IntN(5) == 0 {
+			n = r.IntN(n + 1)
+		}
+		for range n {
+			c := uint64(r.IntN(50))
+			total += c
+			dp.BucketCounts().Append(c)
+		}
+		dp.SetCount(total)
+		if r.IntN(3) > 0 {
+			dp.SetSum(r.Float64() * 1000)
+		}
+		if r.IntN(8) == 0 {
+			dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+		}
+		for range r.IntN(4) {
+			ex := dp.Exemplars().AppendEmpty()
+			ex.SetDoubleValue([]float64{r.Float64() * 20, math.NaN(), -3}[r.IntN(3)])
+			if r.IntN(2) == 0 {
+				ex.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+			}
+			if r.IntN(2) == 0 {
+				ex.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(r.IntN(256))})
+			}
+		}
+	}
+}
+
 // The fast path for gauges, sums and target_info produces exactly the samples, labels, exemplars
 // and metadata of Prometheus' converter, over random inputs full of naming corner cases and every
 // naming setting the exporter can configure.
@@ -288,7 +344,7 @@ func TestNumberTranslatorMatchesConverterFixture(t *testing.T) {
 	md := allTypes(time.Unix(1_700_000_000, 0), 3)
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
-			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return !fastPathType(m.Type()) })
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return !newNumberTranslator(baseSettings()).fastPath(m.Type()) })
 		}
 	}
 	assertSameAsConverter(t, baseSettings(), md)
