@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/watchlist"
 )
 
 // Clients are the API clients a cache uses: the typed client for pods, the metadata-only client
@@ -203,7 +204,14 @@ func (c *Cache) start() {
 			return w, c.failed(err, "watch", "", "pods")
 		},
 	}
-	c.run(ctx, "pods", plainListWatch(podLW), &corev1.Pod{}, &podStore{c: c, once: c.syncDone})
+	// Pods, the large list, stream (WatchList) when the API server and the client support it: the
+	// reflector then trims each pod as it arrives (podStore.Transformer) instead of decoding the
+	// whole list first, which bounds the memory peak of the initial sync.
+	var pods cache.ListerWatcher = podLW
+	if watchlist.DoesClientNotSupportWatchListSemantics(c.clients.Core) {
+		pods = plainListWatch(podLW) // client-go fakes
+	}
+	c.run(ctx, "pods", pods, &corev1.Pod{}, &podStore{c: c, once: c.syncDone})
 
 	for kind, store := range c.objects {
 		gvr := kindGVR[kind]
@@ -245,9 +253,10 @@ func (c *Cache) syncDone() {
 }
 
 // plainListWatch makes the reflector start with a plain list at resourceVersion 0 (served in one
-// response from the API server's watch cache) instead of a streaming WatchList: measured in
-// bench/k8s with 10,000 pods, the list synced faster for the same bytes. It also keeps client-go
-// fakes working, which cannot stream lists.
+// response from the API server's watch cache) instead of a streaming WatchList. Workloads,
+// namespaces and nodes use it: they come as small PartialObjectMetadata, and measured in bench/k8s
+// the plain list synced faster for the same bytes. Pods use it only with client-go fakes, which
+// cannot stream lists.
 func plainListWatch(lw *cache.ListWatch) cache.ListerWatcher {
 	return listWatch{ListWatch: lw}
 }
@@ -582,14 +591,49 @@ type podStore struct {
 	synced bool
 }
 
+// trimmedPod is a pod the reflector already trimmed while streaming the initial list
+// (Transformer); it carries the namespace and name its temporary store keys on.
+type trimmedPod struct {
+	meta metav1.ObjectMeta
+	pod  *Pod
+}
+
+func (t *trimmedPod) GetObjectMeta() metav1.Object { return &t.meta }
+
+// Transformer makes the reflector trim pods of a streamed initial list as they arrive: it keeps
+// them in a temporary store until the list is complete, and would otherwise hold every full pod.
+func (s *podStore) Transformer() cache.TransformFunc {
+	return func(obj any) (any, error) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return obj, nil
+		}
+		return &trimmedPod{
+			meta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+			pod:  trimPod(pod, &s.c.needs.Pod),
+		}, nil
+	}
+}
+
+// podOf returns the trimmed form of a pod from the reflector, full or already trimmed.
+func (s *podStore) podOf(obj any) (*Pod, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return trimPod(o, &s.c.needs.Pod), nil
+	case *trimmedPod:
+		return o.pod, nil
+	}
+	return nil, fmt.Errorf("unexpected object %T in pod watch", obj)
+}
+
 func (s *podStore) Add(obj any) error { return s.Update(obj) }
 func (s *podStore) Resync() error     { return nil }
 func (s *podStore) Update(obj any) error {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return fmt.Errorf("unexpected object %T in pod watch", obj)
+	pod, err := s.podOf(obj)
+	if err != nil {
+		return err
 	}
-	s.c.upsert(trimPod(pod, &s.c.needs.Pod))
+	s.c.upsert(pod)
 	return nil
 }
 
@@ -597,11 +641,11 @@ func (s *podStore) Delete(obj any) error {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return fmt.Errorf("unexpected object %T in pod watch", obj)
+	pod, err := s.podOf(obj)
+	if err != nil {
+		return err
 	}
-	s.c.markDeleted(string(pod.UID))
+	s.c.markDeleted(pod.UID)
 	return nil
 }
 
@@ -610,12 +654,12 @@ func (s *podStore) Delete(obj any) error {
 func (s *podStore) Replace(list []any, _ string) error {
 	seen := make(map[string]struct{}, len(list))
 	for _, obj := range list {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			return fmt.Errorf("unexpected object %T in pod list", obj)
+		pod, err := s.podOf(obj)
+		if err != nil {
+			return err
 		}
-		seen[string(pod.UID)] = struct{}{}
-		s.c.upsert(trimPod(pod, &s.c.needs.Pod))
+		seen[pod.UID] = struct{}{}
+		s.c.upsert(pod)
 	}
 	s.c.mu.RLock()
 	var gone []string
