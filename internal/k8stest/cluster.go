@@ -2,10 +2,10 @@
 // controllers) for tests, and offers helpers to create the objects a kubelet and the controllers
 // would otherwise create: ReplicaSets with their Deployment, Jobs, pods with their status.
 //
-// Prerequisites (`make prereqs`, scripts/prereq-k8s.sh): Debian's etcd-server package and a
-// kube-apiserver binary built once from the module proxy into
-// ${OTELCOL_CUSTOM_CACHE:-$HOME/.cache/otelcol-custom}/kube-apiserver-v1.34.4/kube-apiserver
-// (or named by $KUBE_APISERVER). A missing binary fails the test: it never skips.
+// Prerequisites (`make prereqs`, scripts/prereq-k8s.sh): etcd and kube-apiserver binaries built
+// once from the module proxy into ${OTELCOL_CUSTOM_CACHE:-$HOME/.cache/otelcol-custom}
+// (etcd-v3.6.4/etcd, kube-apiserver-v1.34.4/kube-apiserver; or named by $ETCD / $KUBE_APISERVER).
+// A missing binary fails the test: it never skips.
 package k8stest
 
 import (
@@ -18,7 +18,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,7 +49,7 @@ const (
 	saIssuer       = "https://kubernetes.default.svc.cluster.local"
 	etcdLogName    = "etcd.log"
 	apiserverLog   = "kube-apiserver.log"
-	prereqsMessage = "run `make prereqs` (scripts/prereq-k8s.sh) to install etcd-server and build kube-apiserver " + KubernetesVersion
+	prereqsMessage = "run `make prereqs` (scripts/prereq-k8s.sh) to build etcd " + EtcdVersion + " and kube-apiserver " + KubernetesVersion
 )
 
 // Cluster is a running etcd + kube-apiserver pair. Its methods are safe for concurrent use, except
@@ -127,11 +126,26 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
+// EtcdVersion is the version of etcd the harness runs (scripts/prereq-k8s.sh): 3.6 has the
+// progress notifications kube-apiserver needs to stream lists (WatchList); Debian's 3.4 has not.
+const EtcdVersion = "v3.6.4"
+
 // findKubeAPIServer returns $KUBE_APISERVER or the binary scripts/prereq-k8s.sh builds.
 func findKubeAPIServer() (string, error) {
-	if p := os.Getenv("KUBE_APISERVER"); p != "" {
+	return cachedBinary("KUBE_APISERVER", "kube-apiserver-"+KubernetesVersion, "kube-apiserver")
+}
+
+// findEtcd returns $ETCD or the binary scripts/prereq-k8s.sh builds.
+func findEtcd() (string, error) {
+	return cachedBinary("ETCD", "etcd-"+EtcdVersion, "etcd")
+}
+
+// cachedBinary returns $env when set, else dir/name in the prerequisites cache
+// (${OTELCOL_CUSTOM_CACHE:-$HOME/.cache/otelcol-custom}).
+func cachedBinary(env, dir, name string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("KUBE_APISERVER=%s: %w", p, err)
+			return "", fmt.Errorf("%s=%s: %w", env, p, err)
 		}
 		return p, nil
 	}
@@ -139,24 +153,13 @@ func findKubeAPIServer() (string, error) {
 	if cache == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("locate the kube-apiserver cache: %w", err)
+			return "", fmt.Errorf("locate the prerequisites cache: %w", err)
 		}
 		cache = filepath.Join(home, ".cache", "otelcol-custom")
 	}
-	p := filepath.Join(cache, "kube-apiserver-"+KubernetesVersion, "kube-apiserver")
+	p := filepath.Join(cache, dir, name)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("kube-apiserver binary not found at %s (nor set in $KUBE_APISERVER)", p)
-	}
-	return p, nil
-}
-
-func findEtcd() (string, error) {
-	if p := os.Getenv("ETCD"); p != "" {
-		return p, nil
-	}
-	p, err := exec.LookPath("etcd")
-	if err != nil {
-		return "", errors.New("etcd binary not found in $PATH (Debian package etcd-server)")
+		return "", fmt.Errorf("%s binary not found at %s (nor set in $%s)", name, p, env)
 	}
 	return p, nil
 }

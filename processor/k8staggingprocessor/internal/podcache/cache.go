@@ -155,8 +155,9 @@ type Cache struct {
 	listeners   map[int]func(error)
 	nextID      int
 
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	started time.Time
 }
 
 func newCache(settings Settings, needs Needs, clients Clients, logger *zap.Logger) *Cache {
@@ -184,6 +185,7 @@ func newCache(settings Settings, needs Needs, clients Clients, logger *zap.Logge
 func (c *Cache) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
+	c.started = time.Now()
 
 	c.pendingSync.Add(1)
 	for range c.objects {
@@ -674,9 +676,23 @@ func (s *podStore) Replace(list []any, _ string) error {
 	}
 	if !s.synced {
 		s.synced = true
+		s.c.logger.Info("k8s_tagging pod cache synced", zap.Int("pods", len(list)),
+			zap.String("initial_list", initialListKind(list)), zap.Duration("after", time.Since(s.c.started)))
 		s.once()
 	}
 	return nil
+}
+
+// initialListKind tells how the first pod list arrived: "streamed" (WatchList, trimmed on
+// arrival), "list" (one list response) or "empty".
+func initialListKind(list []any) string {
+	if len(list) == 0 {
+		return "empty"
+	}
+	if _, ok := list[0].(*trimmedPod); ok {
+		return "streamed"
+	}
+	return "list"
 }
 
 // Object is the metadata kept for a namespace, node or workload.

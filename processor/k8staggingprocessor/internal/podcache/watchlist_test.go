@@ -19,7 +19,7 @@ import (
 
 // streamingPods answers like kube-apiserver with WatchList: a watch with sendInitialEvents=true
 // gets one ADDED event per pod, then a bookmark marking the end of the initial events. (The test
-// API server cannot stream: its etcd 3.4 lacks the progress notifications WatchList needs.)
+// fake lets the test see what reaches the store; the API-server tests stream for real.)
 type streamingPods struct {
 	pods             []*corev1.Pod
 	listed, streamed atomic.Bool
