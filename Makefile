@@ -36,7 +36,7 @@ run: $(BINARY)
 	$(BINARY) --config $(CONFIG)
 
 # Everything the tests need on a fresh Debian machine: apt packages and cached heavy builds
-# (kube-apiserver, Prometheus 3). Each scripts/prereq-*.sh is idempotent and quick when done.
+# (etcd 3.6, kube-apiserver, Prometheus 3). Each scripts/prereq-*.sh is idempotent and quick when done.
 prereqs: tools
 	@for s in scripts/prereq-*.sh; do echo ">> $$s"; bash "$$s"; done
 
