@@ -40,8 +40,10 @@ type collector struct {
 	cgroupCount atomic.Int64
 
 	// slotsOf lists, per cgroup, the slot indexes it owns on some CPU in some
-	// slot table, as read by the current collection.
+	// slot table, and inHash the cgroups with a hash entry, as read by the
+	// current collection.
 	slotsOf map[uint64][]uint32
+	inHash  map[uint64]bool
 	// retired holds removed cgroups whose last values were emitted. Their
 	// hash entries are deleted and their slots released; data that still
 	// shows up for them (a slot not yet taken over, a late socket close) is
@@ -114,7 +116,7 @@ func (c *collector) collect() pmetric.Metrics {
 		seen[id] = true
 		return c.attrs.included(c.matcher, id)
 	}
-	c.slotsOf = map[uint64][]uint32{}
+	c.slotsOf, c.inHash = map[uint64][]uint32{}, map[uint64]bool{}
 
 	if c.cfg.Scheduler.Enabled {
 		forEachCgroup(c, c.p.SchedStats, c.p.SchedSlots, "scheduler", func(s *probes.ProbesSchedSlot) (uint64, *probes.ProbesSchedStats) {
@@ -322,8 +324,10 @@ func (c *collector) retire(found map[uint64]bool) {
 			delete(c.retired, id)
 			continue
 		}
-		for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
-			_ = m.Delete(id) // absent from most maps
+		if c.inHash[id] {
+			for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
+				_ = m.Delete(id) // absent from some maps
+			}
 		}
 		// One owner per slot index can be released per collection; another
 		// removed cgroup holding the same index elsewhere waits for the next.
@@ -346,6 +350,7 @@ func forEachCgroup[S, V any](c *collector, hash, slots *ebpf.Map, table string, 
 	all := map[uint64][]V{}
 	readPerCPU(c, hash, table, func(id uint64, per []V) {
 		all[id] = append(all[id], per...)
+		c.inHash[id] = true
 	})
 	readPerCPU(c, slots, table+" slots", func(idx uint32, per []S) {
 		for i := range per {
