@@ -3,6 +3,7 @@
 package ebpfreceiver
 
 import (
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -79,7 +80,15 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 		}
 		t.Logf("cgroup %d (%d connections) owns TCP slots %v", cg.id, n, owned)
 
+		// Every cgroup is admitted through its hash entry before it takes a slot.
+		var perCPU []probes.ProbesTcpStats
+		require.NoError(t, set.TCPStats.Lookup(cg.id, &perCPU), "hash entry of a live cgroup")
+
 		removeCgroup(cg.dir)
+		eventually(t, "hash entry of removed cgroup "+cg.path+" deleted", func() (bool, string) {
+			err := set.TCPStats.Lookup(cg.id, &perCPU)
+			return errors.Is(err, ebpf.ErrKeyNotExist), fmt.Sprintf("lookup: %v", err)
+		})
 		eventually(t, "slots of removed cgroup "+cg.path+" released", func() (bool, string) {
 			for _, p := range owned {
 				var mark uint64
