@@ -192,7 +192,9 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	struct sched_stats *prev_stats = NULL, *s;
 	__u64 prev_cgroup = 0, ran_since = 0, queued_since = 0;
 
-	if (runq_from_sched_info && bpf_core_field_exists(prev->sched_info)) {
+	/* sched_info holds rq clock values: only comparable when `now` is the rq clock too. */
+	if (runq_from_sched_info && bpf_core_field_exists(prev->sched_info) && bpf_core_field_exists(prev->se.cfs_rq) &&
+	    bpf_core_field_exists(((struct cfs_rq *)0)->rq)) {
 		if (prev->pid != 0)
 			ran_since = prev->sched_info.last_arrival;
 		if (next->pid != 0)

@@ -96,8 +96,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 	}
 	if opts.Scheduler && opts.RunQueueFromSchedInfo && !p.RunQueueFromSchedInfo {
 		r.set.Logger.Warn("scheduler.run_queue_latency: sched_info needs a kernel with CONFIG_SCHED_INFO " +
-			"(task_struct.sched_info in its BTF; set by CONFIG_SCHEDSTATS or CONFIG_TASK_DELAY_ACCT); " +
-			"this kernel has none, so wakeups are timestamped instead (run_queue_latency: wakeup)")
+			"(task_struct.sched_info in its BTF; set by CONFIG_SCHEDSTATS or CONFIG_TASK_DELAY_ACCT) and " +
+			"CONFIG_FAIR_GROUP_SCHED (the run queue clock its timestamps are in); this kernel lacks one, " +
+			"so wakeups are timestamped instead (run_queue_latency: wakeup)")
 	}
 	defer func() {
 		if err != nil {

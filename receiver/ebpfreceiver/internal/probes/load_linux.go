@@ -103,18 +103,26 @@ var wakeupPrograms = map[string]bool{"handle_sched_wakeup": true, "handle_sched_
 
 // kernelHasSchedInfo reports whether the running kernel's task_struct has
 // sched_info (CONFIG_SCHED_INFO, set by CONFIG_SCHEDSTATS or
-// CONFIG_TASK_DELAY_ACCT, which distribution kernels enable).
+// CONFIG_TASK_DELAY_ACCT, which distribution kernels enable) and the programs
+// can read the run queue clock its timestamps are in (task->se.cfs_rq->rq,
+// CONFIG_FAIR_GROUP_SCHED; bpf/sched.h: task_rq_clock).
 func kernelHasSchedInfo() bool {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
 		return false
 	}
-	var task *btf.Struct
-	if err := spec.TypeByName("task_struct", &task); err != nil {
+	return structHas(spec, "task_struct", "sched_info") && structHas(spec, "sched_entity", "cfs_rq") &&
+		structHas(spec, "cfs_rq", "rq")
+}
+
+// structHas reports whether the kernel's struct name has a member called member.
+func structHas(spec *btf.Spec, name, member string) bool {
+	var s *btf.Struct
+	if err := spec.TypeByName(name, &s); err != nil {
 		return false
 	}
-	for _, m := range task.Members {
-		if m.Name == "sched_info" {
+	for _, m := range s.Members {
+		if m.Name == member {
 			return true
 		}
 	}
