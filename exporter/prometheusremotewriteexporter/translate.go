@@ -452,11 +452,11 @@ func (tr *numberTranslator) leValue(bound float64) string {
 // le is not empty, the le label set to it; in scratch memory reused by the next call.
 func (tr *numberTranslator) histogramSeries(base []promLabel, name, le string) []promLabel {
 	ls := append(tr.series[:0], base...)
-	ls = setLabel(ls, model.MetricNameLabel, name)
+	ls = setLabel(ls, model.MetricNameLabel, name) // base has __name__: replaced in place, order kept
 	if le != "" {
 		ls = setLabel(ls, model.BucketLabel, le)
+		slices.SortFunc(ls, func(a, b promLabel) int { return strings.Compare(a.name, b.name) })
 	}
-	slices.SortFunc(ls, func(a, b promLabel) int { return strings.Compare(a.name, b.name) })
 	tr.series = ls
 	return ls
 }
