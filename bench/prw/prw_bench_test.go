@@ -37,6 +37,7 @@ import (
 	ours "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
 	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
+	"github.com/otelcol-custom/otelcol-custom/internal/prwload"
 )
 
 const batchSize = 10_000 // data points per OTLP request, like a batch processor's output
@@ -169,33 +170,9 @@ func startTarget(b testing.TB) target {
 func makeBatches(series int) []pmetric.Metrics {
 	var out []pmetric.Metrics
 	for start := 0; start < series; start += batchSize {
-		out = append(out, makeBatch(start, min(batchSize, series-start)))
+		out = append(out, prwload.Gauges(start, min(batchSize, series-start)))
 	}
 	return out
-}
-
-// makeBatch builds one OTLP request with the gauge points of series start … start+n-1.
-func makeBatch(start, n int) pmetric.Metrics {
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.Resource().Attributes().PutStr("service.name", "bench")
-	rm.Resource().Attributes().PutStr("service.instance.id", "bench-1")
-	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	m.SetName("bench.requests.inflight")
-	m.SetUnit("{request}")
-	dps := m.SetEmptyGauge().DataPoints()
-	dps.EnsureCapacity(n)
-	for i := start; i < start+n; i++ {
-		dp := dps.AppendEmpty()
-		a := dp.Attributes()
-		a.PutStr("http.route", "/api/v1/items/"+strconv.Itoa(i%100))
-		a.PutStr("http.method", "GET")
-		a.PutStr("k8s.pod.name", "pod-"+strconv.Itoa(i/100))
-		a.PutStr("k8s.namespace.name", "ns-"+strconv.Itoa(i%10))
-		a.PutInt("series", int64(i))
-		dp.SetDoubleValue(float64(i))
-	}
-	return md
 }
 
 func setTimestamps(md pmetric.Metrics, ts pcommon.Timestamp) {

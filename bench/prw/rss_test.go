@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/prwload"
 )
 
 // Environment of the equal-load child process.
@@ -71,7 +73,7 @@ func TestRSSChild(t *testing.T) {
 		}
 		offset := (i * batchSize) % series
 		round := (i * batchSize) / series
-		md := makeBatch(offset, min(batchSize, series-offset))
+		md := prwload.Gauges(offset, min(batchSize, series-offset))
 		setTimestamps(md, pcommon.NewTimestampFromTime(base.Add(time.Duration(round)*time.Second)))
 		if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
 			t.Fatal(err)

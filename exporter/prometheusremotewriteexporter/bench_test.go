@@ -17,33 +17,9 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-)
 
-// benchGauges builds one OTLP request of n gauge points shaped like bench/prw's input: two
-// resource attributes (job, instance) and five point attributes per series.
-func benchGauges(n, offset int) pmetric.Metrics {
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.Resource().Attributes().PutStr("service.name", "bench")
-	rm.Resource().Attributes().PutStr("service.instance.id", "bench-1")
-	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	m.SetName("bench.requests.inflight")
-	m.SetUnit("{request}")
-	dps := m.SetEmptyGauge().DataPoints()
-	dps.EnsureCapacity(n)
-	for j := range n {
-		i := offset + j
-		dp := dps.AppendEmpty()
-		a := dp.Attributes()
-		a.PutStr("http.route", "/api/v1/items/"+strconv.Itoa(i%100))
-		a.PutStr("http.method", "GET")
-		a.PutStr("k8s.pod.name", "pod-"+strconv.Itoa(i/100))
-		a.PutStr("k8s.namespace.name", "ns-"+strconv.Itoa(i%10))
-		a.PutInt("series", int64(i))
-		dp.SetDoubleValue(float64(i))
-	}
-	return md
-}
+	"github.com/otelcol-custom/otelcol-custom/internal/prwload"
+)
 
 // benchHistograms builds one OTLP request of n explicit-bucket histogram points (12 series each
 // after translation: 10 buckets, _sum, _count).
@@ -150,7 +126,7 @@ func BenchmarkExportGauges(b *testing.B) {
 		v2   bool
 	}{{"rw1", false}, {"rw2", true}} {
 		b.Run(v.name, func(b *testing.B) {
-			benchmarkExport(b, v.v2, []pmetric.Metrics{benchGauges(10_000, 0)}, 10_000)
+			benchmarkExport(b, v.v2, []pmetric.Metrics{prwload.Gauges(0, 10_000)}, 10_000)
 		})
 	}
 }
@@ -158,7 +134,7 @@ func BenchmarkExportGauges(b *testing.B) {
 // BenchmarkExportGaugesConcurrent: the same 10 000 series per round in two requests exported
 // concurrently (translation runs in parallel, hand-off in start order).
 func BenchmarkExportGaugesConcurrent(b *testing.B) {
-	benchmarkExport(b, false, []pmetric.Metrics{benchGauges(5_000, 0), benchGauges(5_000, 5_000)}, 10_000)
+	benchmarkExport(b, false, []pmetric.Metrics{prwload.Gauges(0, 5_000), prwload.Gauges(5_000, 5_000)}, 10_000)
 }
 
 // BenchmarkExportHistograms: 1 000 explicit histograms (12 000 series) per round.
