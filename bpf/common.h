@@ -4,6 +4,14 @@
  *
  * Layout rules: every struct here is mirrored into Go by bpf2go (-type), so
  * fields are explicitly sized and padded; never reorder without regenerating.
+ *
+ * The sources are compiled twice (receiver/ebpfreceiver/internal/probes/gen.go):
+ * as is, and with COMPAT_OBJECT for kernels whose verifier knows no BPF
+ * atomics (cmpxchg, Linux 5.12) — it rejects such an instruction anywhere in a
+ * program, even in dead code, so the object for those kernels must not
+ * contain one. That object also keeps per-task and per-socket state in hash
+ * maps instead of task and socket local storage, which tracing programs can
+ * use since 5.11 only. User space picks the object with a feature probe.
  */
 #pragma once
 
@@ -12,6 +20,10 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+
+/* Errors of bpf_map_update_elem (uapi errno values). */
+#define E2BIG 7
+#define EEXIST 17
 
 /*
  * log2 histograms. Slot i counts values v with 2^(i-1) < v <= 2^i (slot 0 holds
@@ -73,13 +85,21 @@ static __always_inline void hist_add(struct hist *h, __u64 v)
  */
 #define OVERFLOW_CGROUP_ID 0xFFFFFFFFFFFFFFFFULL
 
-/* Indexes into the `overflow` per-CPU counter array. */
+/*
+ * Indexes into the `overflow` per-CPU counter array: per-cgroup tables, then
+ * the bounded hash maps that stand in for local storage and the tables of
+ * kernel-specific program variants (each counts updates it could not take).
+ */
 enum overflow_kind {
 	OVERFLOW_TCP = 0,
 	OVERFLOW_TCP_PEER = 1,
 	OVERFLOW_SCHED = 2,
 	OVERFLOW_MEMORY = 3,
-	OVERFLOW_KINDS = 4,
+	OVERFLOW_TASKS = 4,     /* compat: task_times_map keyed by pid */
+	OVERFLOW_SOCKETS = 5,   /* compat: conn_map keyed by socket */
+	OVERFLOW_EXITING = 6,   /* exiting_processes (exit without group_dead) */
+	OVERFLOW_RECLAIMING = 7, /* reclaim_start_map */
+	OVERFLOW_KINDS = 8,
 };
 
 struct {
@@ -150,6 +170,7 @@ struct {
 	__type(value, __u64);
 } released_slots SEC(".maps");
 
+#ifndef COMPAT_OBJECT
 static __always_inline __u32 slot_index(__u64 cgroup_id)
 {
 	/* Fibonacci hashing: kernfs ids are sequential, the high bits of the product spread them. */
@@ -203,6 +224,18 @@ static __always_inline void *stats_for(void *slots, void *hash, __u64 cgroup_id,
 		return b + 1;
 	return v;
 }
+#else
+/*
+ * Without compare-and-swap a slot cannot change owners safely, so the compat
+ * object has no slot tables: every update goes through the hash. The slot
+ * maps are then referenced by no program and not created.
+ */
+static __always_inline void *stats_for(void *slots, void *hash, __u64 cgroup_id, const void *zero, __u32 size,
+				       __u32 kind)
+{
+	return lookup_or_init(hash, &cgroup_id, zero, kind);
+}
+#endif
 
 /*
  * cgroup v2 id of a task: the kernfs node id of its default-hierarchy cgroup.
@@ -212,6 +245,12 @@ static __always_inline void *stats_for(void *slots, void *hash, __u64 cgroup_id,
 static __always_inline __u64 task_cgroup_id(struct task_struct *t)
 {
 	return t->cgroups->dfl_cgrp->kn->id;
+}
+
+/* The same for a task pointer that is not BTF-typed (read from a map): probe reads. */
+static __always_inline __u64 task_cgroup_id_read(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
 /* ---- Discrete events through the ring buffer --------------------------- */

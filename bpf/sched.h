@@ -49,17 +49,64 @@ static __always_inline __u64 task_rq_clock(struct task_struct *p)
 	return bpf_ktime_get_ns();
 }
 
-/* When a task became runnable and started waiting for a CPU; freed with the task. */
+/* When a task became runnable and started waiting for a CPU. */
 struct task_times {
 	__u64 enqueued_ns; /* rq clock at wakeup or preemption; 0 = not queued */
 };
 
+#ifndef COMPAT_OBJECT
+/* Task local storage: freed with the task, no size limit, no hash lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct task_times);
 } task_times_map SEC(".maps");
+
+static __always_inline struct task_times *task_times_get(struct task_struct *t, bool create)
+{
+	return bpf_task_storage_get(&task_times_map, t, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline void task_times_forget(struct task_struct *t)
+{
+	/* Task storage is freed with the task. */
+}
+#else
+/*
+ * Compat object: a hash keyed by thread id, bounded (max_entries set by user
+ * space), entries deleted when the thread exits. A thread id reused before
+ * its entry was deleted (a wakeup after the exit tracepoint) overwrites the
+ * stale entry. Creations that find the table full are counted.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct task_times);
+} task_times_map SEC(".maps");
+
+static __always_inline struct task_times *task_times_get(struct task_struct *t, bool create)
+{
+	static const struct task_times zero;
+	__u32 pid = t->pid;
+	struct task_times *v = bpf_map_lookup_elem(&task_times_map, &pid);
+
+	if (v || !create)
+		return v;
+	if (bpf_map_update_elem(&task_times_map, &pid, &zero, BPF_NOEXIST) == -E2BIG)
+		count_overflow(OVERFLOW_TASKS);
+	return bpf_map_lookup_elem(&task_times_map, &pid);
+}
+
+static __always_inline void task_times_forget(struct task_struct *t)
+{
+	__u32 pid = t->pid;
+
+	bpf_map_delete_elem(&task_times_map, &pid);
+}
+#endif
 
 /*
  * Per-CPU scratch of sched_switch: which task this CPU switched in last and
@@ -107,7 +154,7 @@ static __always_inline void mark_enqueued(struct task_struct *p)
 
 	if (p->pid == 0)
 		return;
-	t = bpf_task_storage_get(&task_times_map, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	t = task_times_get(p, true);
 	if (t)
 		t->enqueued_ns = task_rq_clock(p);
 }
@@ -158,7 +205,7 @@ static __always_inline void own_timestamps(struct task_struct *prev, struct task
 		if (cpu->pid == prev->pid)
 			*ran_since = cpu->since_ns;
 		if (runnable) {
-			t = bpf_task_storage_get(&task_times_map, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			t = task_times_get(prev, true);
 			if (t)
 				t->enqueued_ns = now;
 		}
@@ -168,7 +215,7 @@ static __always_inline void own_timestamps(struct task_struct *prev, struct task
 	if (next->pid == 0)
 		return;
 	/* Tasks without storage were never seen runnable: nothing to measure. */
-	t = bpf_task_storage_get(&task_times_map, next, 0, 0);
+	t = task_times_get(next, false);
 	if (t) {
 		*queued_since = t->enqueued_ns;
 		t->enqueued_ns = 0;
@@ -182,13 +229,10 @@ static __always_inline void own_timestamps(struct task_struct *prev, struct task
  * kernel's sched_info). The idle tasks (pid 0) are skipped on both sides.
  * TASK_RUNNING is 0: a task switched out while still runnable was preempted.
  */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool runnable)
 {
 	/* prev and next share this CPU's run queue; prev is never NULL. */
 	__u64 now = task_rq_clock(prev);
-	bool runnable = preempt || prev_state == 0;
 	struct sched_stats *prev_stats = NULL, *s;
 	__u64 prev_cgroup = 0, ran_since = 0, queued_since = 0;
 
@@ -230,6 +274,36 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 			hist_add(&s->runq_latency_ns, now - queued_since);
 	}
 	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	return on_switch(prev, next, preempt || prev_state == 0);
+}
+
+/* task_struct before Linux 5.14 named the state `state` (a long). */
+struct task_struct___state_long {
+	long state;
+} __attribute__((preserve_access_index));
+
+/*
+ * Variant for kernels whose sched_switch has no prev_state argument (before
+ * 5.18): the state is read from prev. The kernel has already set it back to
+ * TASK_RUNNING when a pending signal keeps prev runnable, so such a switch
+ * counts as involuntary here (5.18+ reports the state before that check).
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_sched_switch_task_state, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	long state;
+
+	if (bpf_core_field_exists(prev->__state))
+		state = BPF_CORE_READ(prev, __state);
+	else
+		state = BPF_CORE_READ((struct task_struct___state_long *)prev, state);
+	return on_switch(prev, next, preempt || state == 0);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -292,17 +366,14 @@ struct exit_event {
 	char comm[16];
 };
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_sched_process_exit, struct task_struct *p, bool group_dead)
+/* The process p, whose last thread is exiting now, exited: count it and report it. */
+static __always_inline int process_exited(struct task_struct *p)
 {
 	__u64 cgroup_id = bpf_get_current_cgroup_id();
 	struct sched_stats *s;
 	struct exit_event *e;
 	int code;
 
-	/* Only the last thread of a process reports the process exit. */
-	if (!group_dead)
-		return 0;
 	s = sched_stats_for(cgroup_id);
 	if (s)
 		s->process_exits++;
@@ -328,5 +399,74 @@ int BPF_PROG(handle_sched_process_exit, struct task_struct *p, bool group_dead)
 	e->lifetime_ns = e->hdr.timestamp_ns - p->start_time;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Linux >= 6.16: the kernel says whether this thread is the last one of its process. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_sched_process_exit, struct task_struct *p, bool group_dead)
+{
+	task_times_forget(p);
+	if (!group_dead)
+		return 0;
+	return process_exited(p);
+}
+
+/*
+ * Processes whose last thread has passed the exit tracepoint, keyed by their
+ * signal_struct (shared by the threads, not reused before the process is
+ * freed): the claim that makes one thread report the exit. Deleted when the
+ * group leader is freed (handle_sched_process_free), which happens after
+ * every thread of the process has passed the tracepoint.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} exiting_processes SEC(".maps");
+
+/*
+ * Before 6.16 the tracepoint has no group_dead. do_exit() decrements
+ * signal->live before the tracepoint, so a thread that reads 0 there exited
+ * after or with the last one; when threads exit together (exit_group, a fatal
+ * signal) several of them can read 0. The first one to insert the
+ * signal_struct into exiting_processes reports the exit; the others find it
+ * there. A full table is counted and the exit reported without the claim.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_sched_process_exit_live, struct task_struct *p)
+{
+	__u64 key = (__u64)p->signal;
+	__u8 one = 1;
+	long err;
+
+	task_times_forget(p);
+	if (p->signal->live.counter != 0)
+		return 0;
+	err = bpf_map_update_elem(&exiting_processes, &key, &one, BPF_NOEXIST);
+	if (err == -EEXIST)
+		return 0;
+	if (err)
+		count_overflow(OVERFLOW_EXITING);
+	return process_exited(p);
+}
+
+/*
+ * Companion of handle_sched_process_exit_live: the group leader is freed (an
+ * RCU grace period after it was reaped) only after every other thread was
+ * released, so no thread of the process can still reach the exit tracepoint.
+ * After an exec by another thread the old leader's group_leader is the new
+ * one: it is skipped.
+ */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(handle_sched_process_free, struct task_struct *p)
+{
+	__u64 key = (__u64)p->signal;
+
+	if (p->group_leader != p)
+		return 0;
+	bpf_map_delete_elem(&exiting_processes, &key);
 	return 0;
 }

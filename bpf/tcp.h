@@ -66,19 +66,67 @@ struct {
 
 struct tcp_peer_stats zero_tcp_peer_stats;
 
-/* Per-socket state from establishment to close; freed with the socket. */
+/* Per-socket state from establishment to close. */
 struct conn_info {
 	__u64 established_ns;
 	__u64 cgroup_id;
 	__u8 active;
 };
 
+#ifndef COMPAT_OBJECT
+/* Socket local storage: freed with the socket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct conn_info);
 } conn_map SEC(".maps");
+
+static __always_inline struct conn_info *conn_get(const struct sock *sk, bool create)
+{
+	return bpf_sk_storage_get(&conn_map, (void *)sk, 0, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline void conn_forget(const struct sock *sk, struct conn_info *c)
+{
+	c->established_ns = 0; /* the storage goes with the socket */
+}
+#else
+/*
+ * Compat object: a hash keyed by the socket's address, bounded (max_entries
+ * set by user space). Every connection that was established reaches
+ * TCP_CLOSE before its socket is freed, and the entry is deleted then; a
+ * creation that finds the table full is counted and the connection is not
+ * tracked.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct conn_info);
+} conn_map SEC(".maps");
+
+static __always_inline struct conn_info *conn_get(const struct sock *sk, bool create)
+{
+	static const struct conn_info zero;
+	__u64 key = (__u64)sk;
+	struct conn_info *c = bpf_map_lookup_elem(&conn_map, &key);
+
+	if (c || !create)
+		return c;
+	if (bpf_map_update_elem(&conn_map, &key, &zero, BPF_NOEXIST) == -E2BIG)
+		count_overflow(OVERFLOW_SOCKETS);
+	return bpf_map_lookup_elem(&conn_map, &key);
+}
+
+static __always_inline void conn_forget(const struct sock *sk, struct conn_info *c)
+{
+	__u64 key = (__u64)sk;
+
+	bpf_map_delete_elem(&conn_map, &key);
+}
+#endif
 
 struct tcp_addrs {
 	__u8 laddr[16];
@@ -122,11 +170,35 @@ static __always_inline bool is_full_sock(const struct sock *sk)
 	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
 }
 
+/* Before Linux 5.15 sock_cgroup_data was a union of the cgroup pointer with net_cls/net_prio data. */
+struct sock_cgroup_data___val {
+	__u64 val;
+} __attribute__((preserve_access_index));
+
+struct sock___cgroup_val {
+	struct sock_cgroup_data___val sk_cgrp_data;
+} __attribute__((preserve_access_index));
+
+/* kernfs id of the cgroup2 root (the first id kernfs hands out). */
+#define ROOT_CGROUP_ID 1
+
 static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 {
+	__u64 val;
+
 	if (!is_full_sock(sk))
 		return 0;
-	return sk->sk_cgrp_data.cgroup->kn->id;
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return sk->sk_cgrp_data.cgroup->kn->id;
+	/*
+	 * val holds the cgroup pointer unless one of its two low bits says it
+	 * holds net_cls/net_prio (cgroup v1) data: the kernel then attributes
+	 * the socket to the root cgroup (sock_cgroup_ptr), and so do we.
+	 */
+	val = BPF_CORE_READ((struct sock___cgroup_val *)sk, sk_cgrp_data.val);
+	if (val == 0 || (val & 3))
+		return ROOT_CGROUP_ID;
+	return BPF_CORE_READ((struct cgroup *)val, kn, id);
 }
 
 static __always_inline void read_addrs(const struct sock *sk, struct tcp_addrs *a)
@@ -249,7 +321,7 @@ int BPF_PROG(handle_inet_sock_set_state, const struct sock *sk, int oldstate, in
 		return 0;
 
 	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
-		c = bpf_sk_storage_get(&conn_map, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		c = conn_get(sk, true);
 		if (!c)
 			return 0;
 		c->established_ns = bpf_ktime_get_ns();
@@ -267,11 +339,11 @@ int BPF_PROG(handle_inet_sock_set_state, const struct sock *sk, int oldstate, in
 
 	if (newstate == TCP_CLOSE) {
 		/* Only connections we saw established are counted as closed. */
-		c = bpf_sk_storage_get(&conn_map, (void *)sk, 0, 0);
+		c = conn_get(sk, false);
 		if (!c || !c->established_ns)
 			return 0;
 		tcp_closed(sk, c);
-		c->established_ns = 0;
+		conn_forget(sk, c);
 	}
 	return 0;
 }

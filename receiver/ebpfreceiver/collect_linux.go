@@ -326,7 +326,9 @@ func (c *collector) retire(found map[uint64]bool) {
 		}
 		if c.inHash[id] {
 			for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
-				_ = m.Delete(id) // absent from some maps
+				if m != nil {
+					_ = m.Delete(id) // absent from some maps
+				}
 			}
 		}
 		// One owner per slot index can be released per collection; another
@@ -373,6 +375,9 @@ func forEachCgroup[S, V any](c *collector, hash, slots *ebpf.Map, table string, 
 // per CPU. An iteration that ends early (entries deleted meanwhile) is logged;
 // what was read is still used.
 func readPerCPU[K, V any](c *collector, m *ebpf.Map, table string, fn func(key K, perCPU []V)) {
+	if m == nil {
+		return // not created: no loaded program uses it (e.g. no slot tables in the compat object)
+	}
 	var key K
 	var per []V
 	it := m.Iterate()

@@ -25,10 +25,12 @@ import (
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
 )
 
-// Test seams: the slot table size (0 = the default for max_cgroups) and a
-// hook that sees the loaded maps.
+// Test seams: the slot table size (0 = the default for max_cgroups), a hook
+// that edits the load options (to force the compat object or a variant), and
+// a hook that sees the loaded maps.
 var (
 	testSlotsPerCPU uint32
+	testHookOptions func(*probes.Options)
 	testHookLoaded  func(*probes.Set)
 )
 
@@ -90,9 +92,18 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 
 		RunQueueFromSchedInfo: r.cfg.Scheduler.RunQueueLatency == RunQueueLatencySchedInfo,
 	}
+	if testHookOptions != nil {
+		testHookOptions(&opts)
+	}
 	p, err := probes.Load(opts)
 	if err != nil {
 		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	for _, f := range p.Failed {
+		r.set.Logger.Warn("eBPF program does not run on this kernel; the receiver runs without it and leaves out the metrics it feeds",
+			zap.String("program", string(f.Program.Name)), zap.String("tracepoint", f.Program.Tracepoint),
+			zap.String("kernel", p.KernelRelease), zap.Strings("metrics_left_out", metricNames(programFeeds[f.Program.Name])),
+			zap.Error(f.Err))
 	}
 	if opts.Scheduler && opts.RunQueueFromSchedInfo && !p.RunQueueFromSchedInfo {
 		r.set.Logger.Warn("scheduler.run_queue_latency: sched_info needs a kernel with CONFIG_SCHED_INFO " +
@@ -129,6 +140,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 	attrs := &resourceAttrs{hostName: r.hostName, resolver: r.resolver}
 	if r.metrics != nil {
 		r.collector = newCollector(r.cfg, p, attrs, r.matcher, r.metrics, r.set.Logger)
+		for name := range metricsLeftOut(p.Failed) {
+			r.collector.disabled[name] = true
+		}
 		r.collector.version = r.set.BuildInfo.Version
 		r.wg.Add(1)
 		go func() {
@@ -136,7 +150,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 			r.collector.run(ctx, r.cfg.CollectionInterval)
 		}()
 	}
-	if opts.Logs || opts.TCPSpans {
+	if (opts.Logs || opts.TCPSpans) && p.Events != nil { // nil: no loaded program sends events
 		r.events, err = newEventReader(p.Events, attrs, r.matcher, r.logs, r.traces, r.set.Logger)
 		if err != nil {
 			return fmt.Errorf("ebpf receiver: opening the ring buffer: %w", err)
@@ -147,7 +161,8 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 			r.events.run(ctx)
 		}()
 	}
-	r.set.Logger.Info("eBPF programs attached", zap.Int("programs", len(p.Programs)), zap.String("cgroup2", mount))
+	r.set.Logger.Info("eBPF programs attached", zap.Int("programs", len(p.Programs)), zap.String("cgroup2", mount),
+		zap.String("kernel", p.KernelRelease), zap.Bool("compat_object", p.Compat), zap.Any("variants", p.Variants))
 	return nil
 }
 
@@ -194,6 +209,24 @@ func (r *ebpfReceiver) registerTelemetry() error {
 		tb.RegisterReceiverEbpfProgramRunTimeCallback(func(_ context.Context, o metric.Int64Observer) error {
 			return r.observePrograms(o, func(st *ebpf.ProgramStats) int64 { return int64(st.Runtime) })
 		}),
+		tb.RegisterReceiverEbpfProgramAttachedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.probes == nil {
+				return nil
+			}
+			for _, f := range r.probes.Failed {
+				o.Observe(0, metric.WithAttributes(attribute.String("program", string(f.Program.Name)),
+					attribute.String("tracepoint", f.Program.Tracepoint)))
+			}
+			for _, prog := range probes.Programs {
+				if _, ok := r.probes.Variants[prog.Name]; ok {
+					o.Observe(1, metric.WithAttributes(attribute.String("program", string(prog.Name)),
+						attribute.String("tracepoint", prog.Tracepoint)))
+				}
+			}
+			return nil
+		}),
 		tb.RegisterReceiverEbpfCgroupsCallback(func(_ context.Context, o metric.Int64Observer) error {
 			if c := r.collector; c != nil {
 				o.Observe(c.cgroupCount.Load())
@@ -206,6 +239,8 @@ func (r *ebpfReceiver) registerTelemetry() error {
 var overflowTableNames = [probes.OverflowKinds]string{
 	probes.OverflowTCP: "tcp", probes.OverflowTCPPeer: "tcp_peer",
 	probes.OverflowSched: "scheduler", probes.OverflowMemory: "memory",
+	probes.OverflowTasks: "tasks", probes.OverflowSockets: "sockets",
+	probes.OverflowExiting: "exiting_processes", probes.OverflowReclaiming: "reclaiming_tasks",
 }
 
 func (r *ebpfReceiver) observePrograms(o metric.Int64Observer, value func(*ebpf.ProgramStats) int64) error {

@@ -30,6 +30,7 @@ type TelemetryBuilder struct {
 	registrations                       []metric.Registration
 	ReceiverEbpfCgroupOverflow          metric.Int64ObservableCounter
 	ReceiverEbpfCgroups                 metric.Int64ObservableGauge
+	ReceiverEbpfProgramAttached         metric.Int64ObservableGauge
 	ReceiverEbpfProgramRunCount         metric.Int64ObservableCounter
 	ReceiverEbpfProgramRunTime          metric.Int64ObservableCounter
 	ReceiverEbpfRingBufferDroppedEvents metric.Int64ObservableCounter
@@ -67,6 +68,21 @@ func (builder *TelemetryBuilder) RegisterReceiverEbpfCgroupsCallback(cb metric.I
 		cb(ctx, &observerInt64{inst: builder.ReceiverEbpfCgroups, obs: o})
 		return nil
 	}, builder.ReceiverEbpfCgroups)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterReceiverEbpfProgramAttachedCallback sets callback for observable ReceiverEbpfProgramAttached metric.
+func (builder *TelemetryBuilder) RegisterReceiverEbpfProgramAttachedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ReceiverEbpfProgramAttached, obs: o})
+		return nil
+	}, builder.ReceiverEbpfProgramAttached)
 	if err != nil {
 		return err
 	}
@@ -151,7 +167,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ReceiverEbpfCgroupOverflow, err = builder.meter.Int64ObservableCounter(
 		"otelcol_receiver_ebpf_cgroup_overflow",
-		metric.WithDescription("Updates folded into the overflow series because a per-cgroup map was full (max_cgroups) or, for table tcp_peer, per-peer series were capped. Attribute table is tcp, tcp_peer, scheduler or memory. [Development]"),
+		metric.WithDescription("Updates a full kernel table could not take. Attribute table: tcp, scheduler, memory (per-cgroup tables full at max_cgroups: the data goes to the overflow series), tcp_peer (per-peer series capped: counted in the per-cgroup totals only), and on kernels that need them (see README, Supported kernels): tasks and sockets (the hash maps that stand in for task and socket storage before Linux 5.11: a wait or connection not measured), exiting_processes (exit claims before 6.16: an exit possibly counted twice), reclaiming_tasks (a direct reclaim not measured). [Development]"),
 		metric.WithUnit("{update}"),
 	)
 	errs = errors.Join(errs, err)
@@ -159,6 +175,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_cgroups",
 		metric.WithDescription("Cgroups with data in the receiver's kernel maps at the last collection. [Development]"),
 		metric.WithUnit("{cgroup}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfProgramAttached, err = builder.meter.Int64ObservableGauge(
+		"otelcol_receiver_ebpf_program_attached",
+		metric.WithDescription("1 for each BPF program of the receiver that runs, 0 for one that could not be loaded or attached on this kernel (a warning at start names the reason and the metrics left out). Attributes program and tracepoint. [Development]"),
+		metric.WithUnit("{program}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfProgramRunCount, err = builder.meter.Int64ObservableCounter(

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 func AssertEqualReceiverEbpfCgroupOverflow(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_cgroup_overflow",
-		Description: "Updates folded into the overflow series because a per-cgroup map was full (max_cgroups) or, for table tcp_peer, per-peer series were capped. Attribute table is tcp, tcp_peer, scheduler or memory. [Development]",
+		Description: "Updates a full kernel table could not take. Attribute table: tcp, scheduler, memory (per-cgroup tables full at max_cgroups: the data goes to the overflow series), tcp_peer (per-peer series capped: counted in the per-cgroup totals only), and on kernels that need them (see README, Supported kernels): tasks and sockets (the hash maps that stand in for task and socket storage before Linux 5.11: a wait or connection not measured), exiting_processes (exit claims before 6.16: an exit possibly counted twice), reclaiming_tasks (a direct reclaim not measured). [Development]",
 		Unit:        "{update}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -47,6 +47,20 @@ func AssertEqualReceiverEbpfCgroups(t *testing.T, tt *componenttest.Telemetry, d
 		},
 	}
 	got, err := tt.GetMetric("otelcol_receiver_ebpf_cgroups")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverEbpfProgramAttached(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_ebpf_program_attached",
+		Description: "1 for each BPF program of the receiver that runs, 0 for one that could not be loaded or attached on this kernel (a warning at start names the reason and the metrics left out). Attributes program and tracepoint. [Development]",
+		Unit:        "{program}",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_ebpf_program_attached")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -27,6 +27,10 @@ const (
 	OverflowTCPPeer
 	OverflowSched
 	OverflowMemory
+	OverflowTasks
+	OverflowSockets
+	OverflowExiting
+	OverflowReclaiming
 	OverflowKinds
 )
 
@@ -75,72 +79,44 @@ type Options struct {
 	// RunQueueFromSchedInfo reads run-queue wait starts from the kernel's
 	// task->sched_info instead of timestamping wakeups (the wakeup programs
 	// are then not loaded). Ignored, see Set.RunQueueFromSchedInfo, when the
-	// kernel lacks CONFIG_SCHED_INFO.
+	// kernel lacks CONFIG_SCHED_INFO or CONFIG_FAIR_GROUP_SCHED.
 	RunQueueFromSchedInfo bool
 	// Logs makes the programs send exec/exit/OOM/reset events; without it only
 	// metrics (and spans when TCPSpans) are produced.
 	Logs bool
+
+	// Test seams, so the host's test run also exercises what older kernels
+	// need: Compat loads the compat object whatever the kernel supports, and
+	// Variants picks the named object program for a logical program instead
+	// of the one the kernel's prototype selects.
+	Compat   bool
+	Variants map[ProgramName]string
 }
 
-// programsBySignal lists the programs of each signal, in attach order.
-var programsBySignal = map[string][]string{
-	"tcp": {
-		"handle_inet_sock_set_state", "handle_tcp_retransmit_skb",
-		"handle_tcp_send_reset", "handle_tcp_receive_reset",
-	},
-	"scheduler": {
-		"handle_sched_wakeup", "handle_sched_wakeup_new", "handle_sched_switch",
-		"handle_sched_process_fork", "handle_sched_process_exec", "handle_sched_process_exit",
-	},
-	"memory": {
-		"handle_mm_page_alloc", "handle_mm_page_alloc_extfrag",
-		"handle_direct_reclaim_begin", "handle_direct_reclaim_end", "handle_mark_victim",
-	},
-}
-
-// wakeupPrograms only timestamp wakeups for the run-queue latency.
-var wakeupPrograms = map[string]bool{"handle_sched_wakeup": true, "handle_sched_wakeup_new": true}
-
-// kernelHasSchedInfo reports whether the running kernel's task_struct has
-// sched_info (CONFIG_SCHED_INFO, set by CONFIG_SCHEDSTATS or
-// CONFIG_TASK_DELAY_ACCT, which distribution kernels enable) and the programs
-// can read the run queue clock its timestamps are in (task->se.cfs_rq->rq,
-// CONFIG_FAIR_GROUP_SCHED; bpf/sched.h: task_rq_clock).
-func kernelHasSchedInfo() bool {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return false
-	}
-	return structHas(spec, "task_struct", "sched_info") && structHas(spec, "sched_entity", "cfs_rq") &&
-		structHas(spec, "cfs_rq", "rq")
-}
-
-// structHas reports whether the kernel's struct name has a member called member.
-func structHas(spec *btf.Spec, name, member string) bool {
-	var s *btf.Struct
-	if err := spec.TypeByName(name, &s); err != nil {
-		return false
-	}
-	for _, m := range s.Members {
-		if m.Name == member {
-			return true
-		}
-	}
-	return false
-}
-
-// Set is a loaded and attached set of programs with their maps.
+// Set is a loaded and attached set of programs with their maps. A map that no
+// loaded program uses is not created: its field is nil.
 type Set struct {
-	coll     *ebpf.Collection
-	links    []link.Link
-	Programs map[string]*ebpf.Program // attached programs by name
+	maps  map[string]*ebpf.Map
+	progs []*ebpf.Program
+	links []link.Link
+
+	// Programs are the attached programs: the chosen variant of each logical
+	// program by its logical name, companions by their own name.
+	Programs map[string]*ebpf.Program
+	// Variants names the object program chosen for each attached logical program.
+	Variants map[ProgramName]string
+	// Failed are the enabled logical programs that this kernel could not
+	// load or attach, with the reason. Their signals run without them.
+	Failed []ProgramError
+	// KernelRelease is the running kernel's release (uname -r), for messages.
+	KernelRelease string
 
 	SchedStats   *ebpf.Map
 	TCPStats     *ebpf.Map
 	TCPPeerStats *ebpf.Map
 	MemoryStats  *ebpf.Map
 	// Per-CPU slot tables in front of the stats hashes and the slots' release
-	// marks (bpf/common.h: stats_for).
+	// marks (bpf/common.h: stats_for); nil in the Compat object.
 	SchedSlots, TCPSlots, MemorySlots *ebpf.Map
 	ReleasedSlots                     *ebpf.Map
 	Overflow                          *ebpf.Map
@@ -150,10 +126,35 @@ type Set struct {
 	// RunQueueFromSchedInfo tells whether Options.RunQueueFromSchedInfo took
 	// effect (false: the kernel has no task_struct.sched_info).
 	RunQueueFromSchedInfo bool
+	// Compat tells that the object for kernels without BPF atomics was
+	// loaded: no slot tables, hash maps instead of task and socket storage.
+	Compat bool
+	// ResetsWithoutSocket tells whether this kernel's tcp_send_reset fires
+	// for a RST sent without a socket (Linux >= 6.10); before, such resets
+	// are not seen at all.
+	ResetsWithoutSocket bool
 }
 
-// Load checks the prerequisites, loads the enabled programs and attaches them.
-// Every error names its cause and the fix; nothing is left in the kernel on error.
+// Maps returns the created maps by name.
+func (s *Set) Maps() map[string]*ebpf.Map { return s.maps }
+
+// ProgramError is a logical program that could not be loaded or attached.
+type ProgramError struct {
+	Program Program
+	Err     error
+}
+
+func (e ProgramError) Error() string {
+	return fmt.Sprintf("program %s (tracepoint %s): %v", e.Program.Name, e.Program.Tracepoint, e.Err)
+}
+
+func (e ProgramError) Unwrap() error { return e.Err }
+
+// Load checks the prerequisites, loads the programs of the enabled signals in
+// the variants this kernel needs and attaches them. A program that fails is
+// reported in Set.Failed and the others run; Load fails when an enabled
+// signal has no program left, or when the maps cannot be created. Every error
+// names its cause and the fix; nothing is left in the kernel on error.
 func Load(o Options) (s *Set, err error) {
 	if _, statErr := os.Stat("/sys/kernel/btf/vmlinux"); statErr != nil {
 		return nil, fmt.Errorf("kernel BTF not available (%v): the eBPF receiver needs a kernel built with "+
@@ -167,76 +168,61 @@ func Load(o Options) (s *Set, err error) {
 	if rlErr := rlimit.RemoveMemlock(); rlErr != nil && !errors.Is(rlErr, unix.EPERM) {
 		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", rlErr)
 	}
-
-	spec, err := LoadProbes()
-	if err != nil {
-		return nil, err
-	}
-	enabled := map[string]bool{"tcp": o.TCP, "scheduler": o.Scheduler, "memory": o.Memory}
-	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && kernelHasSchedInfo()
-	if err := spec.Variables["runq_from_sched_info"].Set(schedInfo); err != nil {
-		return nil, err
-	}
-	var attach []string
-	for signal, progs := range programsBySignal {
-		for _, p := range progs {
-			if enabled[signal] && !(schedInfo && wakeupPrograms[p]) {
-				attach = append(attach, p)
-			} else {
-				delete(spec.Programs, p)
-			}
-		}
-	}
-	if len(attach) == 0 {
+	if !o.TCP && !o.Scheduler && !o.Memory {
 		return nil, errors.New("no signal enabled: enable at least one of tcp, scheduler, memory")
 	}
-
-	for _, name := range []string{"sched_stats_map", "tcp_stats_map", "memory_stats_map"} {
-		spec.Maps[name].MaxEntries = o.MaxCgroups + 1 // + the overflow entry
+	k, err := inspectKernel()
+	if err != nil {
+		return nil, err
 	}
-	slots := o.slotsPerCPU()
-	for name, on := range map[string]bool{"sched_slots": o.Scheduler, "tcp_slots": o.TCP, "memory_slots": o.Memory} {
-		spec.Maps[name].MaxEntries = 1 // a disabled signal's programs are not loaded
-		if on {
-			spec.Maps[name].MaxEntries = slots
+	if o.Compat {
+		k.atomics = false
+	}
+	load := LoadProbes
+	if !k.atomics {
+		load = LoadCompat
+	}
+	spec, err := load()
+	if err != nil {
+		return nil, err
+	}
+
+	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory}
+	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && k.hasSchedInfo()
+	s = &Set{
+		Programs: map[string]*ebpf.Program{}, Variants: map[ProgramName]string{}, KernelRelease: k.release,
+		RunQueueFromSchedInfo: schedInfo, Compat: !k.atomics, ResetsWithoutSocket: k.tracesResetsWithoutSocket(),
+	}
+
+	// The variant of each enabled program; every other program leaves the spec.
+	type planned struct {
+		prog Program
+		v    variant
+	}
+	var plan []planned
+	keep := map[string]bool{}
+	for _, p := range Programs {
+		if !enabled[p.Signal] || (schedInfo && wakeupPrograms[p.Name]) {
+			continue
+		}
+		v, err := k.chooseVariant(p, o.Variants[p.Name])
+		if err != nil {
+			s.Failed = append(s.Failed, ProgramError{p, err})
+			continue
+		}
+		plan = append(plan, planned{p, v})
+		keep[v.elf] = true
+		for _, c := range v.companions {
+			keep[c] = true
 		}
 	}
-	spec.Maps["released_slots"].MaxEntries = slots
-	if err := spec.Variables["slot_mask"].Set(slots - 1); err != nil {
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	if err := configure(spec, o, schedInfo); err != nil {
 		return nil, err
-	}
-	spec.Maps["tcp_peer_stats_map"].MaxEntries = max(o.TCPPeerMaxSeries, 1)
-	spec.Maps["events"].MaxEntries = o.RingBufferSize
-	if err := spec.Variables["tcp_spans_enabled"].Set(o.TCPSpans); err != nil {
-		return nil, err
-	}
-	if err := spec.Variables["tcp_per_peer_enabled"].Set(o.TCPPerPeer); err != nil {
-		return nil, err
-	}
-	if err := spec.Variables["logs_enabled"].Set(o.Logs); err != nil {
-		return nil, err
-	}
-
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
-	if err != nil {
-		return nil, explainLoadError(err)
-	}
-	s = &Set{
-		coll:          coll,
-		Programs:      map[string]*ebpf.Program{},
-		SchedStats:    coll.Maps["sched_stats_map"],
-		TCPStats:      coll.Maps["tcp_stats_map"],
-		TCPPeerStats:  coll.Maps["tcp_peer_stats_map"],
-		MemoryStats:   coll.Maps["memory_stats_map"],
-		SchedSlots:    coll.Maps["sched_slots"],
-		TCPSlots:      coll.Maps["tcp_slots"],
-		MemorySlots:   coll.Maps["memory_slots"],
-		ReleasedSlots: coll.Maps["released_slots"],
-
-		RunQueueFromSchedInfo: schedInfo,
-		Overflow:              coll.Maps["overflow"],
-		RingDrops:             coll.Maps["ringbuf_drops"],
-		Events:                coll.Maps["events"],
 	}
 	defer func() {
 		if err != nil {
@@ -244,11 +230,74 @@ func Load(o Options) (s *Set, err error) {
 			s = nil
 		}
 	}()
+	if err := s.createMaps(spec); err != nil {
+		return nil, err
+	}
 
-	// The overflow entries must exist before any program can need them.
+	for _, pl := range plan {
+		if err := s.loadAndAttach(spec, pl.prog, pl.v); err != nil {
+			s.Failed = append(s.Failed, ProgramError{pl.prog, err})
+		}
+	}
+	return s, s.checkSignals(enabled)
+}
+
+// configure sizes the maps and sets the BPF side's constants from o.
+func configure(spec *ebpf.CollectionSpec, o Options, schedInfo bool) error {
+	for _, name := range []string{"sched_stats_map", "tcp_stats_map", "memory_stats_map"} {
+		spec.Maps[name].MaxEntries = o.MaxCgroups + 1 // + the overflow entry
+	}
+	slots := o.slotsPerCPU()
+	for _, name := range []string{"sched_slots", "tcp_slots", "memory_slots", "released_slots"} {
+		spec.Maps[name].MaxEntries = slots
+	}
+	spec.Maps["tcp_peer_stats_map"].MaxEntries = max(o.TCPPeerMaxSeries, 1)
+	spec.Maps["events"].MaxEntries = o.RingBufferSize
+	for name, v := range map[string]any{
+		"slot_mask":            slots - 1,
+		"runq_from_sched_info": schedInfo,
+		"tcp_spans_enabled":    o.TCPSpans,
+		"tcp_per_peer_enabled": o.TCPPerPeer,
+		"logs_enabled":         o.Logs,
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// createMaps creates the maps that the programs left in spec use, and the
+// overflow entries, which must exist before any program can need them.
+func (s *Set) createMaps(spec *ebpf.CollectionSpec) error {
+	used := map[string]bool{}
+	for _, p := range spec.Programs {
+		for _, ins := range p.Instructions {
+			if ins.IsLoadFromMap() && ins.Reference() != "" {
+				used[ins.Reference()] = true
+			}
+		}
+	}
+	s.maps = map[string]*ebpf.Map{}
+	for name, ms := range spec.Maps {
+		if !used[name] {
+			continue
+		}
+		m, err := ebpf.NewMap(ms)
+		if err != nil {
+			return explainMapError(ms, err)
+		}
+		s.maps[name] = m
+	}
+	s.SchedStats, s.TCPStats, s.TCPPeerStats = s.maps["sched_stats_map"], s.maps["tcp_stats_map"], s.maps["tcp_peer_stats_map"]
+	s.MemoryStats = s.maps["memory_stats_map"]
+	s.SchedSlots, s.TCPSlots, s.MemorySlots = s.maps["sched_slots"], s.maps["tcp_slots"], s.maps["memory_slots"]
+	s.ReleasedSlots, s.Overflow = s.maps["released_slots"], s.maps["overflow"]
+	s.RingDrops, s.Events = s.maps["ringbuf_drops"], s.maps["events"]
+
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, m := range []struct {
 		m    *ebpf.Map
@@ -258,21 +307,95 @@ func Load(o Options) (s *Set, err error) {
 		{s.TCPStats, make([]ProbesTcpStats, ncpu)},
 		{s.MemoryStats, make([]ProbesMemoryStats, ncpu)},
 	} {
+		if m.m == nil {
+			continue
+		}
 		if err := m.m.Update(OverflowCgroupID, m.zero, ebpf.UpdateNoExist); err != nil {
-			return nil, fmt.Errorf("creating overflow entry in %s: %w", m.m, err)
+			return fmt.Errorf("creating overflow entry in %s: %w", m.m, err)
 		}
 	}
+	return nil
+}
 
-	for _, name := range attach {
-		prog := coll.Programs[name]
+// loadAndAttach loads variant v of p with its companions and attaches them,
+// companions first; on error nothing of them stays loaded.
+func (s *Set) loadAndAttach(spec *ebpf.CollectionSpec, p Program, v variant) (err error) {
+	var progs []*ebpf.Program
+	var links []link.Link
+	defer func() {
+		if err != nil {
+			for _, l := range links {
+				_ = l.Close()
+			}
+			for _, pr := range progs {
+				_ = pr.Close()
+			}
+		}
+	}()
+	names := append(slices.Clone(v.companions), v.elf)
+	for _, name := range names {
+		ps := spec.Programs[name].Copy()
+		for i := range ps.Instructions {
+			ins := &ps.Instructions[i]
+			if !ins.IsLoadFromMap() || ins.Reference() == "" {
+				continue
+			}
+			if err := ins.AssociateMap(s.maps[ins.Reference()]); err != nil {
+				return fmt.Errorf("%s: map %s: %w", name, ins.Reference(), err)
+			}
+		}
+		prog, err := ebpf.NewProgram(ps)
+		if err != nil {
+			return explainLoadError(fmt.Errorf("loading %s: %w", name, err))
+		}
+		progs = append(progs, prog)
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
-			return nil, fmt.Errorf("attaching %s (%s): %w", name, spec.Programs[name].AttachTo, explainLoadError(err))
+			return explainLoadError(fmt.Errorf("attaching %s to %s: %w", name, ps.AttachTo, err))
 		}
-		s.links = append(s.links, l)
-		s.Programs[name] = prog
+		links = append(links, l)
 	}
-	return s, nil
+	s.progs = append(s.progs, progs...)
+	s.links = append(s.links, links...)
+	for i, name := range names {
+		if name == v.elf {
+			name = string(p.Name)
+		}
+		s.Programs[name] = progs[i]
+	}
+	s.Variants[p.Name] = v.elf
+	return nil
+}
+
+// checkSignals fails when an enabled signal has no program attached: the
+// signal could produce nothing.
+func (s *Set) checkSignals(enabled map[Signal]bool) error {
+	var errs []error
+	for _, sig := range []Signal{SignalTCP, SignalScheduler, SignalMemory} {
+		if !enabled[sig] {
+			continue
+		}
+		attached := false
+		var failed []error
+		for _, p := range Programs {
+			if p.Signal != sig {
+				continue
+			}
+			if _, ok := s.Variants[p.Name]; ok {
+				attached = true
+			}
+		}
+		for _, f := range s.Failed {
+			if f.Program.Signal == sig {
+				failed = append(failed, f)
+			}
+		}
+		if !attached {
+			errs = append(errs, fmt.Errorf("signal %s: none of its programs runs on kernel %s (disable %s.enabled "+
+				"or use a supported kernel): %w", sig, s.KernelRelease, sig, errors.Join(failed...)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close detaches every program and closes all maps and programs.
@@ -282,10 +405,14 @@ func (s *Set) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.links = nil
-	if s.coll != nil {
-		s.coll.Close()
-		s.coll = nil
+	for _, p := range s.progs {
+		errs = append(errs, p.Close())
 	}
+	s.progs = nil
+	for _, m := range s.maps {
+		errs = append(errs, m.Close())
+	}
+	s.maps = nil
 	return errors.Join(errs...)
 }
 
@@ -323,10 +450,14 @@ func explainLoadError(err error) error {
 		if len(lines) > verifierLogTail {
 			lines = lines[len(lines)-verifierLogTail:]
 		}
-		return fmt.Errorf("the kernel's BPF verifier rejected a program of the eBPF receiver "+
-			"(kernel too old or built without a needed feature; tp_btf, task and socket storage "+
-			"need Linux >= 5.11, non-preallocated per-CPU maps in tracing programs Linux >= 6.1): %v\n"+
-			"verifier log (last %d lines):\n%s", ve.Cause, len(lines), strings.Join(lines, "\n"))
+		cause := "kernel too old or built without a needed feature"
+		if logMentions(ve.Log, "-th argument") {
+			// "func 'sched_process_exit' doesn't have 2-th argument"
+			cause = "this kernel's tracepoint has another signature than the program reads; " +
+				"report the kernel release so a variant can be added"
+		}
+		return fmt.Errorf("%w: the kernel's BPF verifier rejected it (%s)\nverifier log (last %d lines):\n%s",
+			err, cause, len(lines), strings.Join(lines, "\n"))
 	}
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		return fmt.Errorf("permission denied loading BPF programs (%w): the collector needs the "+
@@ -335,4 +466,21 @@ func explainLoadError(err error) error {
 			"(or privileged: true); with systemd set AmbientCapabilities=CAP_BPF CAP_PERFMON", err)
 	}
 	return err
+}
+
+func logMentions(log []string, s string) bool {
+	return slices.ContainsFunc(log, func(l string) bool { return strings.Contains(l, s) })
+}
+
+// explainMapError names the cause of a failed map creation.
+func explainMapError(ms *ebpf.MapSpec, err error) error {
+	switch {
+	case errors.Is(err, unix.EINVAL) && ms.Type == ebpf.TaskStorage:
+		return fmt.Errorf("creating map %s: %w: kernel < 5.11 has no task storage; the receiver loads its "+
+			"compat object there, so this kernel reports BPF atomics but no task storage (a backport?): "+
+			"report the kernel release", ms.Name, err)
+	case errors.Is(err, unix.EINVAL) && ms.Type == ebpf.SkStorage:
+		return fmt.Errorf("creating map %s: %w: kernel < 5.2 has no socket storage: use Linux >= 5.10", ms.Name, err)
+	}
+	return explainLoadError(fmt.Errorf("creating map %s: %w", ms.Name, err))
 }

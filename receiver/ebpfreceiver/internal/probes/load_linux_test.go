@@ -3,21 +3,104 @@
 package probes
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 )
 
+// Every mode and each signal alone loads and attaches all of its programs,
+// in the variants this kernel needs, and creates only the maps they use.
+// The compat object and the variants for older tracepoint prototypes that
+// load on this kernel are loaded too, so a run on a current kernel also
+// checks what older kernels get.
 func TestLoadAttachAll(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skipf("loading BPF programs needs root (or CAP_BPF+CAP_PERFMON); running as uid %d", os.Geteuid())
 	}
-	s, err := Load(Options{TCP: true, Scheduler: true, Memory: true, TCPSpans: true, TCPPerPeer: true,
-		TCPPeerMaxSeries: 16, MaxCgroups: 64, RingBufferSize: 64 * 1024})
-	if err != nil {
-		t.Fatal(err)
+	base := Options{TCPPeerMaxSeries: 16, MaxCgroups: 64, RingBufferSize: 64 * 1024, Logs: true}
+	all := func(o Options) Options { o.TCP, o.Scheduler, o.Memory = true, true, true; return o }
+	cases := map[string]Options{
+		"all, wakeup":     all(base),
+		"all, sched_info": func() Options { o := all(base); o.RunQueueFromSchedInfo = true; return o }(),
+		"all, spans, per-peer, no logs": func() Options {
+			o := all(base)
+			o.TCPSpans, o.TCPPerPeer, o.Logs = true, true, false
+			return o
+		}(),
+		"tcp":                   func() Options { o := base; o.TCP = true; return o }(),
+		"tcp, spans, per-peer":  func() Options { o := base; o.TCP, o.TCPSpans, o.TCPPerPeer = true, true, true; return o }(),
+		"scheduler, wakeup":     func() Options { o := base; o.Scheduler = true; return o }(),
+		"scheduler, sched_info": func() Options { o := base; o.Scheduler, o.RunQueueFromSchedInfo = true, true; return o }(),
+		"memory":                func() Options { o := base; o.Memory = true; return o }(),
+		"all, compat object":    func() Options { o := all(base); o.Compat = true; return o }(),
+		"all, compat object, sched_info": func() Options {
+			o := all(base)
+			o.Compat, o.RunQueueFromSchedInfo = true, true
+			return o
+		}(),
+		// Variants for older prototypes that also load on newer kernels (they read fewer arguments).
+		"scheduler, older prototypes": func() Options {
+			o := base
+			o.Scheduler = true
+			o.Variants = map[ProgramName]string{ProgSchedSwitch: "handle_sched_switch_task_state",
+				ProgSchedProcessExit: "handle_sched_process_exit_live"}
+			return o
+		}(),
 	}
-	defer s.Close()
-	if len(s.Programs) != 15 {
-		t.Fatalf("attached %d programs, want 15", len(s.Programs))
+	for name, o := range cases {
+		t.Run(name, func(t *testing.T) {
+			s, err := Load(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, f := range s.Failed {
+				t.Errorf("%v", f)
+			}
+			var want, got []string
+			for _, p := range Programs {
+				on := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory}[p.Signal]
+				if on && !(s.RunQueueFromSchedInfo && wakeupPrograms[p.Name]) {
+					want = append(want, string(p.Name))
+				}
+				if v, ok := s.Variants[p.Name]; ok {
+					got = append(got, string(p.Name))
+					if forced := o.Variants[p.Name]; forced != "" && v != forced {
+						t.Errorf("%s: variant %s, want %s", p.Name, v, forced)
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("attached %v, want %v", got, want)
+			}
+			if o.RunQueueFromSchedInfo && !s.RunQueueFromSchedInfo {
+				t.Logf("sched_info not available on this kernel: the wakeup programs run instead")
+			}
+			if s.Compat != (o.Compat || !haveAtomics()) {
+				t.Errorf("compat object %v with Options.Compat %v", s.Compat, o.Compat)
+			}
+			// Only the maps of loaded programs exist.
+			for m, needed := range map[string]bool{
+				"sched_stats_map":    o.Scheduler,
+				"tcp_stats_map":      o.TCP,
+				"tcp_peer_stats_map": o.TCP,
+				"conn_map":           o.TCP,
+				"memory_stats_map":   o.Memory,
+				"reclaim_start_map":  o.Memory,
+				"task_times_map":     o.Scheduler,
+				"sched_slots":        o.Scheduler && !s.Compat,
+				"tcp_slots":          o.TCP && !s.Compat,
+				"memory_slots":       o.Memory && !s.Compat,
+				"released_slots":     !s.Compat,
+				"exiting_processes":  s.Variants[ProgSchedProcessExit] == "handle_sched_process_exit_live",
+				"sigkill_targets":    s.Variants[ProgMarkVictim] == "handle_mark_victim_pid",
+			} {
+				if _, ok := s.maps[m]; ok != needed {
+					t.Errorf("map %s created: %v, want %v", m, ok, needed)
+				}
+			}
+			t.Logf("kernel %s: %s", s.KernelRelease, fmt.Sprint(s.Variants))
+		})
 	}
 }

@@ -233,42 +233,49 @@ type ProbesSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProbesProgramSpecs struct {
-	HandleDirectReclaimBegin *ebpf.ProgramSpec `ebpf:"handle_direct_reclaim_begin"`
-	HandleDirectReclaimEnd   *ebpf.ProgramSpec `ebpf:"handle_direct_reclaim_end"`
-	HandleInetSockSetState   *ebpf.ProgramSpec `ebpf:"handle_inet_sock_set_state"`
-	HandleMarkVictim         *ebpf.ProgramSpec `ebpf:"handle_mark_victim"`
-	HandleMmPageAlloc        *ebpf.ProgramSpec `ebpf:"handle_mm_page_alloc"`
-	HandleMmPageAllocExtfrag *ebpf.ProgramSpec `ebpf:"handle_mm_page_alloc_extfrag"`
-	HandleSchedProcessExec   *ebpf.ProgramSpec `ebpf:"handle_sched_process_exec"`
-	HandleSchedProcessExit   *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit"`
-	HandleSchedProcessFork   *ebpf.ProgramSpec `ebpf:"handle_sched_process_fork"`
-	HandleSchedSwitch        *ebpf.ProgramSpec `ebpf:"handle_sched_switch"`
-	HandleSchedWakeup        *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup"`
-	HandleSchedWakeupNew     *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup_new"`
-	HandleTcpReceiveReset    *ebpf.ProgramSpec `ebpf:"handle_tcp_receive_reset"`
-	HandleTcpRetransmitSkb   *ebpf.ProgramSpec `ebpf:"handle_tcp_retransmit_skb"`
-	HandleTcpSendReset       *ebpf.ProgramSpec `ebpf:"handle_tcp_send_reset"`
+	HandleDirectReclaimBegin   *ebpf.ProgramSpec `ebpf:"handle_direct_reclaim_begin"`
+	HandleDirectReclaimEnd     *ebpf.ProgramSpec `ebpf:"handle_direct_reclaim_end"`
+	HandleInetSockSetState     *ebpf.ProgramSpec `ebpf:"handle_inet_sock_set_state"`
+	HandleMarkVictim           *ebpf.ProgramSpec `ebpf:"handle_mark_victim"`
+	HandleMarkVictimPid        *ebpf.ProgramSpec `ebpf:"handle_mark_victim_pid"`
+	HandleMmPageAlloc          *ebpf.ProgramSpec `ebpf:"handle_mm_page_alloc"`
+	HandleMmPageAllocExtfrag   *ebpf.ProgramSpec `ebpf:"handle_mm_page_alloc_extfrag"`
+	HandleSchedProcessExec     *ebpf.ProgramSpec `ebpf:"handle_sched_process_exec"`
+	HandleSchedProcessExit     *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit"`
+	HandleSchedProcessExitLive *ebpf.ProgramSpec `ebpf:"handle_sched_process_exit_live"`
+	HandleSchedProcessFork     *ebpf.ProgramSpec `ebpf:"handle_sched_process_fork"`
+	HandleSchedProcessFree     *ebpf.ProgramSpec `ebpf:"handle_sched_process_free"`
+	HandleSchedSwitch          *ebpf.ProgramSpec `ebpf:"handle_sched_switch"`
+	HandleSchedSwitchTaskState *ebpf.ProgramSpec `ebpf:"handle_sched_switch_task_state"`
+	HandleSchedWakeup          *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup"`
+	HandleSchedWakeupNew       *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup_new"`
+	HandleSignalGenerate       *ebpf.ProgramSpec `ebpf:"handle_signal_generate"`
+	HandleTcpReceiveReset      *ebpf.ProgramSpec `ebpf:"handle_tcp_receive_reset"`
+	HandleTcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"handle_tcp_retransmit_skb"`
+	HandleTcpSendReset         *ebpf.ProgramSpec `ebpf:"handle_tcp_send_reset"`
 }
 
 // ProbesMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProbesMapSpecs struct {
-	ConnMap         *ebpf.MapSpec `ebpf:"conn_map"`
-	CpuOncpuMap     *ebpf.MapSpec `ebpf:"cpu_oncpu_map"`
-	Events          *ebpf.MapSpec `ebpf:"events"`
-	MemorySlots     *ebpf.MapSpec `ebpf:"memory_slots"`
-	MemoryStatsMap  *ebpf.MapSpec `ebpf:"memory_stats_map"`
-	Overflow        *ebpf.MapSpec `ebpf:"overflow"`
-	ReclaimStartMap *ebpf.MapSpec `ebpf:"reclaim_start_map"`
-	ReleasedSlots   *ebpf.MapSpec `ebpf:"released_slots"`
-	RingbufDrops    *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	SchedSlots      *ebpf.MapSpec `ebpf:"sched_slots"`
-	SchedStatsMap   *ebpf.MapSpec `ebpf:"sched_stats_map"`
-	TaskTimesMap    *ebpf.MapSpec `ebpf:"task_times_map"`
-	TcpPeerStatsMap *ebpf.MapSpec `ebpf:"tcp_peer_stats_map"`
-	TcpSlots        *ebpf.MapSpec `ebpf:"tcp_slots"`
-	TcpStatsMap     *ebpf.MapSpec `ebpf:"tcp_stats_map"`
+	ConnMap          *ebpf.MapSpec `ebpf:"conn_map"`
+	CpuOncpuMap      *ebpf.MapSpec `ebpf:"cpu_oncpu_map"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	ExitingProcesses *ebpf.MapSpec `ebpf:"exiting_processes"`
+	MemorySlots      *ebpf.MapSpec `ebpf:"memory_slots"`
+	MemoryStatsMap   *ebpf.MapSpec `ebpf:"memory_stats_map"`
+	Overflow         *ebpf.MapSpec `ebpf:"overflow"`
+	ReclaimStartMap  *ebpf.MapSpec `ebpf:"reclaim_start_map"`
+	ReleasedSlots    *ebpf.MapSpec `ebpf:"released_slots"`
+	RingbufDrops     *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	SchedSlots       *ebpf.MapSpec `ebpf:"sched_slots"`
+	SchedStatsMap    *ebpf.MapSpec `ebpf:"sched_stats_map"`
+	SigkillTargets   *ebpf.MapSpec `ebpf:"sigkill_targets"`
+	TaskTimesMap     *ebpf.MapSpec `ebpf:"task_times_map"`
+	TcpPeerStatsMap  *ebpf.MapSpec `ebpf:"tcp_peer_stats_map"`
+	TcpSlots         *ebpf.MapSpec `ebpf:"tcp_slots"`
+	TcpStatsMap      *ebpf.MapSpec `ebpf:"tcp_stats_map"`
 }
 
 // ProbesVariableSpecs contains global variables before they are loaded into the kernel.
@@ -311,21 +318,23 @@ func (o *ProbesObjects) Close() error {
 //
 // It can be passed to LoadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProbesMaps struct {
-	ConnMap         *ebpf.Map `ebpf:"conn_map"`
-	CpuOncpuMap     *ebpf.Map `ebpf:"cpu_oncpu_map"`
-	Events          *ebpf.Map `ebpf:"events"`
-	MemorySlots     *ebpf.Map `ebpf:"memory_slots"`
-	MemoryStatsMap  *ebpf.Map `ebpf:"memory_stats_map"`
-	Overflow        *ebpf.Map `ebpf:"overflow"`
-	ReclaimStartMap *ebpf.Map `ebpf:"reclaim_start_map"`
-	ReleasedSlots   *ebpf.Map `ebpf:"released_slots"`
-	RingbufDrops    *ebpf.Map `ebpf:"ringbuf_drops"`
-	SchedSlots      *ebpf.Map `ebpf:"sched_slots"`
-	SchedStatsMap   *ebpf.Map `ebpf:"sched_stats_map"`
-	TaskTimesMap    *ebpf.Map `ebpf:"task_times_map"`
-	TcpPeerStatsMap *ebpf.Map `ebpf:"tcp_peer_stats_map"`
-	TcpSlots        *ebpf.Map `ebpf:"tcp_slots"`
-	TcpStatsMap     *ebpf.Map `ebpf:"tcp_stats_map"`
+	ConnMap          *ebpf.Map `ebpf:"conn_map"`
+	CpuOncpuMap      *ebpf.Map `ebpf:"cpu_oncpu_map"`
+	Events           *ebpf.Map `ebpf:"events"`
+	ExitingProcesses *ebpf.Map `ebpf:"exiting_processes"`
+	MemorySlots      *ebpf.Map `ebpf:"memory_slots"`
+	MemoryStatsMap   *ebpf.Map `ebpf:"memory_stats_map"`
+	Overflow         *ebpf.Map `ebpf:"overflow"`
+	ReclaimStartMap  *ebpf.Map `ebpf:"reclaim_start_map"`
+	ReleasedSlots    *ebpf.Map `ebpf:"released_slots"`
+	RingbufDrops     *ebpf.Map `ebpf:"ringbuf_drops"`
+	SchedSlots       *ebpf.Map `ebpf:"sched_slots"`
+	SchedStatsMap    *ebpf.Map `ebpf:"sched_stats_map"`
+	SigkillTargets   *ebpf.Map `ebpf:"sigkill_targets"`
+	TaskTimesMap     *ebpf.Map `ebpf:"task_times_map"`
+	TcpPeerStatsMap  *ebpf.Map `ebpf:"tcp_peer_stats_map"`
+	TcpSlots         *ebpf.Map `ebpf:"tcp_slots"`
+	TcpStatsMap      *ebpf.Map `ebpf:"tcp_stats_map"`
 }
 
 func (m *ProbesMaps) Close() error {
@@ -333,6 +342,7 @@ func (m *ProbesMaps) Close() error {
 		m.ConnMap,
 		m.CpuOncpuMap,
 		m.Events,
+		m.ExitingProcesses,
 		m.MemorySlots,
 		m.MemoryStatsMap,
 		m.Overflow,
@@ -341,6 +351,7 @@ func (m *ProbesMaps) Close() error {
 		m.RingbufDrops,
 		m.SchedSlots,
 		m.SchedStatsMap,
+		m.SigkillTargets,
 		m.TaskTimesMap,
 		m.TcpPeerStatsMap,
 		m.TcpSlots,
@@ -372,21 +383,26 @@ type ProbesVariables struct {
 //
 // It can be passed to LoadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProbesPrograms struct {
-	HandleDirectReclaimBegin *ebpf.Program `ebpf:"handle_direct_reclaim_begin"`
-	HandleDirectReclaimEnd   *ebpf.Program `ebpf:"handle_direct_reclaim_end"`
-	HandleInetSockSetState   *ebpf.Program `ebpf:"handle_inet_sock_set_state"`
-	HandleMarkVictim         *ebpf.Program `ebpf:"handle_mark_victim"`
-	HandleMmPageAlloc        *ebpf.Program `ebpf:"handle_mm_page_alloc"`
-	HandleMmPageAllocExtfrag *ebpf.Program `ebpf:"handle_mm_page_alloc_extfrag"`
-	HandleSchedProcessExec   *ebpf.Program `ebpf:"handle_sched_process_exec"`
-	HandleSchedProcessExit   *ebpf.Program `ebpf:"handle_sched_process_exit"`
-	HandleSchedProcessFork   *ebpf.Program `ebpf:"handle_sched_process_fork"`
-	HandleSchedSwitch        *ebpf.Program `ebpf:"handle_sched_switch"`
-	HandleSchedWakeup        *ebpf.Program `ebpf:"handle_sched_wakeup"`
-	HandleSchedWakeupNew     *ebpf.Program `ebpf:"handle_sched_wakeup_new"`
-	HandleTcpReceiveReset    *ebpf.Program `ebpf:"handle_tcp_receive_reset"`
-	HandleTcpRetransmitSkb   *ebpf.Program `ebpf:"handle_tcp_retransmit_skb"`
-	HandleTcpSendReset       *ebpf.Program `ebpf:"handle_tcp_send_reset"`
+	HandleDirectReclaimBegin   *ebpf.Program `ebpf:"handle_direct_reclaim_begin"`
+	HandleDirectReclaimEnd     *ebpf.Program `ebpf:"handle_direct_reclaim_end"`
+	HandleInetSockSetState     *ebpf.Program `ebpf:"handle_inet_sock_set_state"`
+	HandleMarkVictim           *ebpf.Program `ebpf:"handle_mark_victim"`
+	HandleMarkVictimPid        *ebpf.Program `ebpf:"handle_mark_victim_pid"`
+	HandleMmPageAlloc          *ebpf.Program `ebpf:"handle_mm_page_alloc"`
+	HandleMmPageAllocExtfrag   *ebpf.Program `ebpf:"handle_mm_page_alloc_extfrag"`
+	HandleSchedProcessExec     *ebpf.Program `ebpf:"handle_sched_process_exec"`
+	HandleSchedProcessExit     *ebpf.Program `ebpf:"handle_sched_process_exit"`
+	HandleSchedProcessExitLive *ebpf.Program `ebpf:"handle_sched_process_exit_live"`
+	HandleSchedProcessFork     *ebpf.Program `ebpf:"handle_sched_process_fork"`
+	HandleSchedProcessFree     *ebpf.Program `ebpf:"handle_sched_process_free"`
+	HandleSchedSwitch          *ebpf.Program `ebpf:"handle_sched_switch"`
+	HandleSchedSwitchTaskState *ebpf.Program `ebpf:"handle_sched_switch_task_state"`
+	HandleSchedWakeup          *ebpf.Program `ebpf:"handle_sched_wakeup"`
+	HandleSchedWakeupNew       *ebpf.Program `ebpf:"handle_sched_wakeup_new"`
+	HandleSignalGenerate       *ebpf.Program `ebpf:"handle_signal_generate"`
+	HandleTcpReceiveReset      *ebpf.Program `ebpf:"handle_tcp_receive_reset"`
+	HandleTcpRetransmitSkb     *ebpf.Program `ebpf:"handle_tcp_retransmit_skb"`
+	HandleTcpSendReset         *ebpf.Program `ebpf:"handle_tcp_send_reset"`
 }
 
 func (p *ProbesPrograms) Close() error {
@@ -395,14 +411,19 @@ func (p *ProbesPrograms) Close() error {
 		p.HandleDirectReclaimEnd,
 		p.HandleInetSockSetState,
 		p.HandleMarkVictim,
+		p.HandleMarkVictimPid,
 		p.HandleMmPageAlloc,
 		p.HandleMmPageAllocExtfrag,
 		p.HandleSchedProcessExec,
 		p.HandleSchedProcessExit,
+		p.HandleSchedProcessExitLive,
 		p.HandleSchedProcessFork,
+		p.HandleSchedProcessFree,
 		p.HandleSchedSwitch,
+		p.HandleSchedSwitchTaskState,
 		p.HandleSchedWakeup,
 		p.HandleSchedWakeupNew,
+		p.HandleSignalGenerate,
 		p.HandleTcpReceiveReset,
 		p.HandleTcpRetransmitSkb,
 		p.HandleTcpSendReset,
