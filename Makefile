@@ -1,6 +1,7 @@
 # otelcol-custom — build, run, test, generate.
 #   make run    build if needed, run the collector on testdata/pipeline.yaml
 #   make test   install prerequisites, build, run every test (needs root for the eBPF tests)
+#   make test-kernels   the eBPF receiver's tests on Debian's 5.10, 6.1 and 6.12 kernels under QEMU
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
@@ -25,7 +26,7 @@ GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:meta
 	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
 	receiver/ebpfreceiver bpf bench/ebpf
 
-.PHONY: build run test test-unit test-dist test-e2e prereqs tools generate check-generated lint bench bench-foundation peers soak clean
+.PHONY: build run test test-unit test-dist test-e2e test-kernels prereqs tools generate check-generated lint bench bench-foundation peers soak clean
 
 build: $(BINARY)
 
@@ -48,7 +49,7 @@ $(TOOLS)/mdatagen $(TOOLS)/bpf2go $(TOOLS)/builder &: internal/tools/go.mod inte
 	@mkdir -p $(TOOLS)
 	cd internal/tools && go build -o $(TOOLS)/ $(TOOL_PKGS)
 
-test: prereqs check-generated lint build test-unit test-dist test-e2e
+test: prereqs check-generated lint build test-unit test-dist test-e2e test-kernels
 
 # Unit and component tests of our own packages. Privileged tests (eBPF) need root: CI runs as root.
 test-unit:
@@ -63,6 +64,12 @@ test-e2e: $(BINARY)
 	OTELCOL_CUSTOM_BINARY=$(BINARY) go test -count=1 -timeout 20m -tags e2e ./test/e2e/...
 	@# The backend-outage reliability test, shortened to a 20 s outage (make soak runs 5 minutes).
 	OTELCOL_CUSTOM_BINARY=$(BINARY) SOAK_OUTAGE=20s go test -count=1 -timeout 10m -tags soak -run 'TestBackendOutage|TestGrowth' ./test/soak/
+
+# The kernel matrix (test/kernels/README.md): boots each kernel under QEMU and runs the eBPF
+# receiver's kernel-facing tests and the built collector there. Filters: KERNEL=6.1 (or
+# KERNELS="5.10 6.12"), RUN='TestOOM' (go test -run), SUITES=probes,cgroupfs,ebpfreceiver,collector.
+test-kernels: $(BINARY)
+	./test/kernels/run.sh
 
 # Long reliability runs: a 5-minute backend outage and a 30-minute soak with every component on
 # (root, `make prereqs`); figures go to bench/soak/results and bench/README.md.

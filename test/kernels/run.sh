@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The kernel matrix: boots each kernel of the matrix under QEMU (software emulation) with the
+# initramfs of test/kernels/initramfs.sh, which runs the receiver's kernel-facing test suites and the
+# built collector with every eBPF signal on, and reports per kernel, suite and test.
+#
+# Usage (from the repository root; make test-kernels runs it):
+#   test/kernels/run.sh
+# Environment:
+#   KERNELS="5.10 6.1 6.12"   series to boot (KERNEL=6.1 is the same for one series)
+#   KERNEL_6_1=6.1.0-47       a given ABI instead of the newest point release (also KERNEL_5_10, KERNEL_6_12)
+#   RUN='TestOOM|TestLoad'    go test -run filter inside the VMs ("" = every test)
+#   SUITES=probes,cgroupfs,ebpfreceiver,collector   suites inside the VMs
+#   KERNEL_JOBS=2             VMs at once (each takes one host core: single-threaded TCG)
+#   KERNEL_TIMEOUT=600        seconds before a VM is killed (a failure that prints the console tail)
+#   KERNEL_OUT=_build/kernels where the consoles (<release>.log) and results.tsv go
+#   COLLECTOR=_build/otelcol-custom   the built distribution (make build)
+# Exit status 0 only when every suite passed on every kernel.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+here=test/kernels
+out=${KERNEL_OUT:-_build/kernels}
+collector=${COLLECTOR:-_build/otelcol-custom}
+jobs=${KERNEL_JOBS:-2}
+vm_timeout=${KERNEL_TIMEOUT:-600}
+read -r -a series <<<"${KERNEL:-${KERNELS:-5.10 6.1 6.12}}"
+mkdir -p "$out"
+start=$(date +%s)
+
+mapfile -t kernels < <("$here/fetch.sh" "${series[@]}")
+t0=$(date +%s)
+suites=${SUITES:-probes,cgroupfs,ebpfreceiver,collector}
+case ",$suites," in *,collector,*) ;; *) collector= ;; esac
+"$here/initramfs.sh" "$out/initramfs.cpio" $collector
+echo "kernels: initramfs $(du -m "$out/initramfs.cpio" | cut -f1) MiB built in $(($(date +%s) - t0)) s"
+
+# boot RELEASE DIR: one VM; its console goes to $out/RELEASE.log, its wall time to RELEASE.wall.
+boot() {
+  local release=$1 dir=$2 log=$out/$1.log t rc=0
+  t=$(date +%s)
+  # Settings measured stable under TCG: single-threaded TCG (multi-threaded TCG hung or oopsed while
+  # the kernel patched its text at attach/detach), no CMPXCHG16B (6.12 crashes at boot with it).
+  timeout -k 10 "$vm_timeout" qemu-system-x86_64 -machine q35 -accel tcg,thread=single -cpu qemu64,-cx16 \
+    -m 2G -smp 2 -nographic -no-reboot -nic none \
+    -kernel "$dir/vmlinuz" -initrd "$out/initramfs.cpio" \
+    -append "console=ttyS0 panic=-1 loglevel=5 KM_SUITES=$suites KM_RUN=${RUN:-} KM_TIMEOUT=${KM_TIMEOUT:-8m}" \
+    </dev/null 2>&1 | tr -d '\r' >"$log" || rc=$?
+  echo "$(($(date +%s) - t)) $rc" >"$out/$release.wall"
+}
+
+: >"$out/kernels.list"
+running=0
+for k in "${kernels[@]}"; do
+  read -r s release dir <<<"$k"
+  echo "$s $release" >>"$out/kernels.list"
+  echo "kernels: booting $release"
+  boot "$release" "$dir" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+done
+wait
+
+"$here/results.sh" "$out"
+echo "kernels: matrix wall time $(($(date +%s) - start)) s (consoles and results.tsv in $out)"
+! grep -q $'\tFAIL\t' "$out/summary.tsv"
