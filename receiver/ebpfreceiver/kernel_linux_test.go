@@ -787,11 +787,20 @@ func testProcessExitCountedOnce(t *testing.T, variant string) {
 
 	cg := newTestCgroup(t)
 	const procs, threads = 10, 16
+	// All processes at once: their threads compete for the CPUs, which
+	// stretches the time between a thread's decrement of signal->live and
+	// its exit tracepoint.
 	pids := map[int64]bool{}
+	var ws []*workload
 	for range procs {
 		w := startWorkload(t, cg, "threads", strconv.Itoa(threads))
 		pids[int64(w.cmd.Process.Pid)] = true
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
 		w.go_(t)
+	}
+	for _, w := range ws {
 		require.Equal(t, 0, w.wait(t))
 	}
 	// Every thread has passed the exit tracepoint once wait(2) returned; the

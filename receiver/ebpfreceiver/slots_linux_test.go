@@ -58,6 +58,25 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 	s := startReceiver(t, func(c *Config) { c.Scheduler.Enabled = false; c.Memory.Enabled = false })
 	require.NotNil(t, set)
 	addr, _ := tcpServer(t)
+	if set.Compat {
+		// Kernels without BPF atomics get no slot tables (bpf/common.h):
+		// every update goes to the hash, and the counts stay exact.
+		require.Nil(t, set.TCPSlots, "compat object: no slot tables")
+		require.Nil(t, set.ReleasedSlots, "compat object: no slot tables")
+		for _, n := range []int{10, 7} {
+			cg := newTestCgroup(t)
+			w := startWorkloadWith(t, cg, []string{taskset, "-c", "0"}, "tcp", strconv.Itoa(n), addr, "1000")
+			w.go_(t)
+			require.Equal(t, 0, w.wait(t))
+			eventually(t, "exact TCP counts of cgroup "+cg.path, func() (bool, string) {
+				v := s.latest(cg.path)
+				opened := v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "active")
+				closed := v.sum("ebpf.tcp.connections.closed")
+				return opened == int64(n) && closed == int64(n), fmt.Sprintf("opened=%d closed=%d, want %d", opened, closed, n)
+			})
+		}
+		return
+	}
 
 	var released []slotPos // slots of removed cgroups, released by the collector
 	takenOver := 0

@@ -44,13 +44,18 @@ func kernelRelease() string {
 
 // haveAtomics loads a socket filter that does one cmpxchg on its stack.
 func haveAtomics() bool {
+	cmpxchg := asm.CmpXchg.Mem(asm.RFP, asm.R1, asm.DWord, -8)
+	// The operation goes into the immediate. cilium/ebpf v0.20 encodes it
+	// from Constant only (as set when reading an ELF); without this the
+	// instruction is a plain atomic add, which every kernel accepts.
+	cmpxchg.Constant = int64(asm.CmpXchg >> 8)
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type: ebpf.SocketFilter,
 		Instructions: asm.Instructions{
 			asm.Mov.Imm(asm.R0, 0),
 			asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
 			asm.Mov.Imm(asm.R1, 1),
-			asm.CmpXchg.Mem(asm.RFP, asm.R1, asm.DWord, -8),
+			cmpxchg,
 			asm.Mov.Imm(asm.R0, 0),
 			asm.Return(),
 		},

@@ -155,7 +155,7 @@ func (e ProgramError) Unwrap() error { return e.Err }
 // reported in Set.Failed and the others run; Load fails when an enabled
 // signal has no program left, or when the maps cannot be created. Every error
 // names its cause and the fix; nothing is left in the kernel on error.
-func Load(o Options) (s *Set, err error) {
+func Load(o Options) (*Set, error) {
 	if _, statErr := os.Stat("/sys/kernel/btf/vmlinux"); statErr != nil {
 		return nil, fmt.Errorf("kernel BTF not available (%v): the eBPF receiver needs a kernel built with "+
 			"CONFIG_DEBUG_INFO_BTF=y (exposed at /sys/kernel/btf/vmlinux; default on current distribution kernels); "+
@@ -189,7 +189,7 @@ func Load(o Options) (s *Set, err error) {
 
 	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory}
 	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && k.hasSchedInfo()
-	s = &Set{
+	s := &Set{
 		Programs: map[string]*ebpf.Program{}, Variants: map[ProgramName]string{}, KernelRelease: k.release,
 		RunQueueFromSchedInfo: schedInfo, Compat: !k.atomics, ResetsWithoutSocket: k.tracesResetsWithoutSocket(),
 	}
@@ -224,22 +224,20 @@ func Load(o Options) (s *Set, err error) {
 	if err := configure(spec, o, schedInfo); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			_ = s.Close()
-			s = nil
-		}
-	}()
 	if err := s.createMaps(spec); err != nil {
+		_ = s.Close()
 		return nil, err
 	}
-
 	for _, pl := range plan {
 		if err := s.loadAndAttach(spec, pl.prog, pl.v); err != nil {
 			s.Failed = append(s.Failed, ProgramError{pl.prog, err})
 		}
 	}
-	return s, s.checkSignals(enabled)
+	if err := s.checkSignals(enabled); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // configure sizes the maps and sets the BPF side's constants from o.

@@ -3,8 +3,10 @@
 package probes
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"slices"
 	"testing"
 )
@@ -100,7 +102,40 @@ func TestLoadAttachAll(t *testing.T) {
 					t.Errorf("map %s created: %v, want %v", m, ok, needed)
 				}
 			}
-			t.Logf("kernel %s: %s", s.KernelRelease, fmt.Sprint(s.Variants))
+			for logical, elf := range s.Variants {
+				if string(logical) != elf {
+					t.Logf("%s: variant %s", logical, elf)
+				}
+			}
 		})
+	}
+}
+
+// What this kernel gets, for the README's table of supported kernels; and
+// the atomics probe agrees with the kernel's support for task storage
+// (both arrived within one release of each other, 5.11 and 5.12).
+func TestKernelFeatures(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("feature probes need root (or CAP_BPF); running as uid %d", os.Geteuid())
+	}
+	k, err := inspectKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kernel %s: BPF atomics %v (object %s), sched_info %v, resets without socket traced %v",
+		k.release, k.atomics, map[bool]string{true: "Probes", false: "Compat"}[k.atomics], k.hasSchedInfo(),
+		k.tracesResetsWithoutSocket())
+	for _, p := range Programs {
+		args, err := k.tracepointArgs(p.Tracepoint)
+		v, verr := k.chooseVariant(p, "")
+		t.Logf("  %s(%v) err=%v -> %s %v", p.Tracepoint, args, err, v.elf, verr)
+		if verr != nil {
+			t.Errorf("%s: %v", p.Name, verr)
+		}
+	}
+	if k.atomics {
+		if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
+			t.Errorf("BPF atomics but no task storage: %v", err)
+		}
 	}
 }
