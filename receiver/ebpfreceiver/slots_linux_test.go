@@ -64,16 +64,7 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 		require.Nil(t, set.TCPSlots, "compat object: no slot tables")
 		require.Nil(t, set.ReleasedSlots, "compat object: no slot tables")
 		for _, n := range []int{10, 7} {
-			cg := newTestCgroup(t)
-			w := startWorkloadWith(t, cg, []string{taskset, "-c", "0"}, "tcp", strconv.Itoa(n), addr, "1000")
-			w.go_(t)
-			require.Equal(t, 0, w.wait(t))
-			eventually(t, "exact TCP counts of cgroup "+cg.path, func() (bool, string) {
-				v := s.latest(cg.path)
-				opened := v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "active")
-				closed := v.sum("ebpf.tcp.connections.closed")
-				return opened == int64(n) && closed == int64(n), fmt.Sprintf("opened=%d closed=%d, want %d", opened, closed, n)
-			})
+			pinnedConnections(t, s, taskset, addr, n)
 		}
 		return
 	}
@@ -81,16 +72,7 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 	var released []slotPos // slots of removed cgroups, released by the collector
 	takenOver := 0
 	for _, n := range []int{10, 7, 5, 9, 3} {
-		cg := newTestCgroup(t)
-		w := startWorkloadWith(t, cg, []string{taskset, "-c", "0"}, "tcp", strconv.Itoa(n), addr, "1000")
-		w.go_(t)
-		require.Equal(t, 0, w.wait(t))
-		eventually(t, "exact TCP counts of cgroup "+cg.path, func() (bool, string) {
-			v := s.latest(cg.path)
-			opened := v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "active")
-			closed := v.sum("ebpf.tcp.connections.closed")
-			return opened == int64(n) && closed == int64(n), fmt.Sprintf("opened=%d closed=%d, want %d", opened, closed, n)
-		})
+		cg := pinnedConnections(t, s, taskset, addr, n)
 		owned := slotsOwnedBy(t, set.TCPSlots, cg.id)
 		for _, p := range owned {
 			if slices.Contains(released, p) {
@@ -121,4 +103,21 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 		released = append(released, owned...)
 	}
 	require.Positive(t, takenOver, "no cgroup took over a released slot; each later cgroup fell back to the hash")
+}
+
+// pinnedConnections makes n connections to addr from a fresh cgroup, on CPU
+// 0, and waits until the receiver reports exactly n opened and closed.
+func pinnedConnections(t *testing.T, s *sinks, taskset, addr string, n int) *testCgroup {
+	t.Helper()
+	cg := newTestCgroup(t)
+	w := startWorkloadWith(t, cg, []string{taskset, "-c", "0"}, "tcp", strconv.Itoa(n), addr, "1000")
+	w.go_(t)
+	require.Equal(t, 0, w.wait(t))
+	eventually(t, "exact TCP counts of cgroup "+cg.path, func() (bool, string) {
+		v := s.latest(cg.path)
+		opened := v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "active")
+		closed := v.sum("ebpf.tcp.connections.closed")
+		return opened == int64(n) && closed == int64(n), fmt.Sprintf("opened=%d closed=%d, want %d", opened, closed, n)
+	})
+	return cg
 }
