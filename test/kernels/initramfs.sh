@@ -6,6 +6,7 @@
 #
 # Usage: test/kernels/initramfs.sh OUT.cpio [COLLECTOR_BINARY]
 #   Without COLLECTOR_BINARY the image has no collector (for runs without the "collector" suite).
+#   The image's tree stays in OUT.root (run.sh HOST=1 runs the same suites from it on the host).
 # Run from the repository root (make test-kernels does).
 set -euo pipefail
 out=$1 collector=${2:-}
@@ -16,8 +17,8 @@ busybox=/bin/busybox
 [ -z "$collector" ] || [ -x "$collector" ] ||
   { echo "initramfs: collector binary $collector missing; run make build" >&2; exit 1; }
 
-root=$(mktemp -d "${out%/*}/.initramfs.XXXXXX")
-trap 'rm -rf "$root"' EXIT
+root=${out%.cpio}.root
+rm -rf "$root"
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,src,collector}
 cp "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do
@@ -26,9 +27,11 @@ done
 install -m 0755 "$here/init" "$root/init"
 
 # The packages whose tests touch the kernel, each as a static test binary named after the package,
-# next to a copy of its testdata and metadata.yaml.
-packages=(receiver/ebpfreceiver receiver/ebpfreceiver/internal/probes receiver/ebpfreceiver/internal/cgroupfs)
+# next to a copy of its testdata and metadata.yaml; /suites lists them for /init as "name package".
+packages=(receiver/ebpfreceiver/internal/probes receiver/ebpfreceiver/internal/cgroupfs receiver/ebpfreceiver)
+: >"$root/suites"
 for pkg in "${packages[@]}"; do
+  echo "${pkg##*/} $pkg" >>"$root/suites"
   dst=$root/src/$pkg
   mkdir -p "$dst"
   CGO_ENABLED=0 go test -c -o "$dst/${pkg##*/}.test" "./$pkg"
@@ -38,6 +41,7 @@ done
 if [ -n "$collector" ]; then
   cp "$collector" "$root/collector/otelcol-custom"
   cp "$here/collector.yaml" "$root/collector/config.yaml"
+  install -m 0755 "$here/collector-check.sh" "$root/collector/check.sh"
 fi
 
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$out.tmp"

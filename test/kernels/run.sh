@@ -14,6 +14,9 @@
 #   KERNEL_TIMEOUT=600        seconds before a VM is killed (a failure that prints the console tail)
 #   KERNEL_OUT=_build/kernels where the consoles (<release>.log) and results.tsv go
 #   COLLECTOR=_build/otelcol-custom   the built distribution (make build)
+#   TIME_SCALE=8              EBPFRECEIVER_TEST_TIME_SCALE inside the VMs (multiplies the tests' wait bounds)
+#   HOST=1                    also run the same suites natively on the running kernel after the VMs (a
+#                             column "host" in the table; make test-unit covers the host otherwise)
 # Exit status 0 only when every suite passed on every kernel.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -63,13 +66,23 @@ boot() {
 running=0
 for k in "${kernels[@]}"; do
   read -r s release dir <<<"$k"
-  echo "$s $release" >>"$out/kernels.list"
+  printf '%s\t%s\n' "$s" "$release" >>"$out/kernels.list"
   echo "kernels: booting $release"
   boot "$release" "$dir" &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
 done
 wait
+
+if [ -n "${HOST:-}" ]; then
+  release=$(uname -r)
+  printf 'host\t%s\n' "$release" >>"$out/kernels.list"
+  echo "kernels: running the suites on the host ($release)"
+  t=$(date +%s) rc=0
+  KM_HOST=1 KM_ROOT=$(realpath "$out/initramfs.root") KM_SUITES=$suites KM_RUN=${RUN:-} KM_TIMEOUT=$test_timeout \
+    "$out/initramfs.root/bin/busybox" sh "$here/init" >"$out/$release.log" 2>&1 || rc=$?
+  echo "$t $(date +%s) $rc" >"$out/$release.wall"
+fi
 
 "$here/results.sh" "$out"
 echo "kernels: matrix wall time $(($(date +%s) - start)) s (consoles and results.tsv in $out)"

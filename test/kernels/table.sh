@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Markdown table of a kernel-matrix run: one row per test (subtests included) and collector signal,
+# one column per kernel, from OUT/results.tsv and OUT/kernels.list (test/kernels/run.sh writes both;
+# run.sh with HOST=1 adds the host kernel as a column). Used for the "Supported kernels" section of
+# the README.
+# Usage: test/kernels/table.sh [OUT]     (OUT defaults to _build/kernels)
+set -euo pipefail
+out=${1:-_build/kernels}
+[ -s "$out/results.tsv" ] || { echo "table: no $out/results.tsv; run make test-kernels first" >&2; exit 1; }
+awk -F'\t' '
+  FNR == NR { label[$2] = $1 " (`" $2 "`)"; order[++nk] = $2; next }
+  {
+    key = $2 "\t" $3
+    if (!(key in seen)) { seen[key] = 1; rows[++nr] = key }
+    cell[key, $1] = $4
+  }
+  END {
+    printf "| suite | test |"
+    for (k = 1; k <= nk; k++) printf " %s |", label[order[k]]
+    printf "\n|---|---|"
+    for (k = 1; k <= nk; k++) printf "---|"
+    printf "\n"
+    for (r = 1; r <= nr; r++) {
+      split(rows[r], f, "\t")
+      printf "| %s | %s |", f[1], f[2]
+      for (k = 1; k <= nk; k++) {
+        v = cell[rows[r], order[k]]
+        printf " %s |", (v == "PASS" ? "pass" : v == "FAIL" ? "**FAIL**" : v == "SKIP" ? "skip" : "not run")
+      }
+      printf "\n"
+    }
+  }' "$out/kernels.list" "$out/results.tsv"
