@@ -137,9 +137,33 @@ func runWorkload(name string, args []string) int {
 }
 
 // threadsExit starts n OS threads; n/2 of them exit by themselves (a
-// goroutine that ends locked to its thread ends the thread), the others spin
+// goroutine that ends locked to its thread ends the thread), the others wait
 // until the process calls exit_group(), which ends them all at once.
+//
+// Meanwhile one more thread keeps changing the protection of 32 MiB of
+// touched memory, which holds the address space's lock for writing most of
+// the time. Before Linux 6.16 do_exit() decrements signal->live, then waits
+// for that lock (exit_mm), then fires the exit tracepoint: the threads that
+// exit together all wait there, the protecting thread decrements last when
+// its mprotect() returns, and the waiting threads then reach the tracepoint
+// with live already 0 — the case in which several threads could report the
+// process's exit.
 func threadsExit(n int) int {
+	const size = 32 << 20
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for i := 0; i < size; i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	go func() {
+		for {
+			_ = syscall.Mprotect(mem, syscall.PROT_READ)
+			_ = syscall.Mprotect(mem, syscall.PROT_READ|syscall.PROT_WRITE)
+		}
+	}()
 	var started, ended sync.WaitGroup
 	for i := range n {
 		started.Add(1)
@@ -153,8 +177,7 @@ func threadsExit(n int) int {
 				ended.Done()
 				return
 			}
-			for {
-			}
+			select {}
 		}()
 	}
 	started.Wait()
@@ -804,19 +827,29 @@ func testProcessExitCountedOnce(t *testing.T, variant string) {
 		require.Equal(t, 0, w.wait(t))
 	}
 	// Every thread has passed the exit tracepoint once wait(2) returned; the
-	// counter then only has to reach the next collection.
-	eventually(t, "process exits counted", func() (bool, string) {
-		n := s.latest(cg.path).sum("ebpf.sched.processes.exited")
+	// counter and the records then only have to reach the pipelines.
+	exitRecords := func() map[int64]int {
+		perPid := map[int64]int{}
+		for _, lr := range s.findLogs(cg.path, "ebpf.process.exit") {
+			perPid[intAttrOf(lr.Attributes(), "process.pid")]++
+		}
+		return perPid
+	}
+	eventually(t, "process exits counted and logged", func() (bool, string) {
+		n, records := s.latest(cg.path).sum("ebpf.sched.processes.exited"), exitRecords()
+		for pid := range pids {
+			if records[pid] == 0 {
+				return false, fmt.Sprintf("exited=%d, no record for pid %d yet (records %v)", n, pid, records)
+			}
+		}
 		return n >= procs, fmt.Sprintf("exited=%d", n)
 	})
+	// A second report of an exit would follow within the same collection.
 	time.Sleep(3 * scaled(200*time.Millisecond))
 	require.EqualValues(t, procs, s.latest(cg.path).sum("ebpf.sched.processes.exited"), "each process counted once")
-	perPid := map[int64]int{}
-	for _, lr := range s.findLogs(cg.path, "ebpf.process.exit") {
-		perPid[intAttrOf(lr.Attributes(), "process.pid")]++
-	}
+	records := exitRecords()
 	for pid := range pids {
-		require.Equal(t, 1, perPid[pid], "exit records of pid %d (all: %v)", pid, perPid)
+		require.Equal(t, 1, records[pid], "exit records of pid %d (all: %v)", pid, records)
 	}
 }
 

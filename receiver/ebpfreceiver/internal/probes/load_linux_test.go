@@ -3,12 +3,15 @@
 package probes
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
-	"slices"
-	"testing"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // Every mode and each signal alone loads and attaches all of its programs,
@@ -137,5 +140,44 @@ func TestKernelFeatures(t *testing.T) {
 		if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
 			t.Errorf("BPF atomics but no task storage: %v", err)
 		}
+	}
+}
+
+// Load errors name their cause: a variant whose tracepoint arguments the
+// kernel lacks ("doesn't have N-th argument") and a task storage map on a
+// kernel without it. The real rejections happen on the kernels that have the
+// older prototypes and no task storage (the kernel matrix boots them); the
+// messages are also checked with the errors those kernels return.
+func TestLoadErrorsNameCause(t *testing.T) {
+	verifier := &ebpf.VerifierError{Cause: unix.EINVAL,
+		Log: []string{"func 'sched_process_exit' doesn't have 2-th argument", "invalid bpf_context access off=8 size=1"}}
+	require.Contains(t, explainLoadError(fmt.Errorf("loading handle_sched_process_exit: %w", verifier)).Error(),
+		"this kernel's tracepoint has another signature")
+	require.Contains(t, explainMapError(&ebpf.MapSpec{Name: "task_times_map", Type: ebpf.TaskStorage}, unix.EINVAL).Error(),
+		"kernel < 5.11 has no task storage")
+
+	if os.Geteuid() != 0 {
+		t.Skipf("the real rejections need root (or CAP_BPF+CAP_PERFMON); running as uid %d", os.Geteuid())
+	}
+	k, err := inspectKernel()
+	require.NoError(t, err)
+	if args, _ := k.tracepointArgs("sched_process_exit"); len(args) < 2 {
+		s, err := Load(Options{Scheduler: true, MaxCgroups: 64, RingBufferSize: 64 * 1024,
+			Variants: map[ProgramName]string{ProgSchedProcessExit: "handle_sched_process_exit"}})
+		require.NoError(t, err)
+		defer s.Close()
+		require.Len(t, s.Failed, 1)
+		require.Contains(t, s.Failed[0].Error(), "this kernel's tracepoint has another signature")
+	} else {
+		t.Logf("kernel %s: sched_process_exit has group_dead, no variant is rejected for its arguments here", k.release)
+	}
+	if features.HaveMapType(ebpf.TaskStorage) != nil {
+		spec, err := LoadProbes()
+		require.NoError(t, err)
+		err = (&Set{}).createMaps(&ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"task_times_map": spec.Maps["task_times_map"]},
+			Programs: map[string]*ebpf.ProgramSpec{"handle_sched_wakeup": spec.Programs["handle_sched_wakeup"]}})
+		require.ErrorContains(t, err, "kernel < 5.11 has no task storage")
+	} else {
+		t.Logf("kernel %s has task storage", k.release)
 	}
 }
