@@ -23,6 +23,7 @@
 
 /* Errors of bpf_map_update_elem (uapi errno values). */
 #define E2BIG 7
+#define EBUSY 16
 #define EEXIST 17
 
 /*
@@ -99,7 +100,8 @@ enum overflow_kind {
 	OVERFLOW_SOCKETS = 5,   /* compat: conn_map keyed by socket */
 	OVERFLOW_EXITING = 6,   /* exiting_processes (exit without group_dead) */
 	OVERFLOW_RECLAIMING = 7, /* reclaim_start_map */
-	OVERFLOW_KINDS = 8,
+	OVERFLOW_NESTED = 8,    /* compat: an insert nested in another one on this CPU */
+	OVERFLOW_KINDS = 9,
 };
 
 struct {
@@ -117,6 +119,55 @@ static __always_inline void count_overflow(__u32 kind)
 		(*c)++;
 }
 
+#ifdef COMPAT_OBJECT
+/*
+ * Kernels of the compat object (before 5.11) take a hash map's bucket lock
+ * before they allocate a new element, do not stop a BPF program from running
+ * inside another, and have no guard against a program taking a bucket lock
+ * its own CPU already holds: the page allocation inside that allocation runs
+ * handle_mm_page_alloc, whose insert into the same bucket deadlocks the CPU.
+ * So an insert marks this CPU while it runs (programs are not preemptible on
+ * these kernels: the mark is only seen by programs nested in it), and a
+ * nested program does not insert, it gets -EBUSY like newer kernels return.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} inserting SEC(".maps");
+#endif
+
+/*
+ * The error of a map update as an int. Before Linux 6.4 the map operations
+ * return int and the verifier calls them directly, so a negative error
+ * reaches the program zero-extended (-17 as 0x00000000ffffffef): only its
+ * low 32 bits can be compared.
+ */
+static __always_inline int map_update(void *map, const void *key, const void *value, __u64 flags)
+{
+	return (int)bpf_map_update_elem(map, key, value, flags);
+}
+
+/* Adds key -> value to a hash map unless key is there (BPF_NOEXIST). */
+static __always_inline int map_insert(void *map, const void *key, const void *value)
+{
+#ifdef COMPAT_OBJECT
+	__u32 zero = 0;
+	__u32 *busy = bpf_map_lookup_elem(&inserting, &zero);
+	int err;
+
+	if (!busy || *busy)
+		return -EBUSY;
+	*busy = 1;
+	err = map_update(map, key, value, BPF_NOEXIST);
+	*busy = 0;
+	return err;
+#else
+	return map_update(map, key, value, BPF_NOEXIST);
+#endif
+}
+
 /*
  * Look up the per-cgroup value for key in a per-CPU hash, creating a zeroed
  * entry on first use. When the table is full the overflow entry is returned
@@ -126,15 +177,16 @@ static __always_inline void count_overflow(__u32 kind)
 static __always_inline void *lookup_or_init(void *map, __u64 *key, const void *zero, __u32 kind)
 {
 	void *v = bpf_map_lookup_elem(map, key);
+	int err;
 
 	if (v)
 		return v;
-	/* Fails with EEXIST when another CPU won the race, E2BIG when full. */
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	/* Fails with EEXIST when another CPU won the race, E2BIG when full, EBUSY when nested. */
+	err = map_insert(map, key, zero);
 	v = bpf_map_lookup_elem(map, key);
 	if (v)
 		return v;
-	count_overflow(kind);
+	count_overflow(err == -EBUSY ? OVERFLOW_NESTED : kind);
 	*key = OVERFLOW_CGROUP_ID;
 	return bpf_map_lookup_elem(map, key);
 }

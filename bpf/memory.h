@@ -90,7 +90,7 @@ int BPF_PROG(handle_direct_reclaim_begin)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 now = bpf_ktime_get_ns();
 
-	if (bpf_map_update_elem(&reclaim_start_map, &tid, &now, BPF_ANY) == -E2BIG)
+	if (map_update(&reclaim_start_map, &tid, &now, BPF_ANY) == -E2BIG)
 		count_overflow(OVERFLOW_RECLAIMING);
 	return 0;
 }

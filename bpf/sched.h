@@ -74,15 +74,16 @@ static __always_inline void task_times_forget(struct task_struct *t)
 }
 #else
 /*
- * Compat object: a hash keyed by thread id, bounded (max_entries set by user
- * space), entries deleted when the thread exits. A thread id reused before
- * its entry was deleted (a wakeup after the exit tracepoint) overwrites the
- * stale entry. Creations that find the table full are counted.
+ * Compat object: a hash keyed by thread id, bounded, entries deleted when the
+ * thread exits. A thread id reused before its entry was deleted (a wakeup
+ * after the exit tracepoint) overwrites the stale entry. Creations that find
+ * the table full are counted. Preallocated: it is written with the run
+ * queue's lock held, where these kernels' run-time allocation could recurse
+ * into the scheduler (waking kswapd) and deadlock.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 32768);
 	__type(key, __u32);
 	__type(value, struct task_times);
 } task_times_map SEC(".maps");
@@ -95,7 +96,7 @@ static __always_inline struct task_times *task_times_get(struct task_struct *t, 
 
 	if (v || !create)
 		return v;
-	if (bpf_map_update_elem(&task_times_map, &pid, &zero, BPF_NOEXIST) == -E2BIG)
+	if (map_insert(&task_times_map, &pid, &zero) == -E2BIG)
 		count_overflow(OVERFLOW_TASKS);
 	return bpf_map_lookup_elem(&task_times_map, &pid);
 }
@@ -440,12 +441,12 @@ int BPF_PROG(handle_sched_process_exit_live, struct task_struct *p)
 {
 	__u64 key = (__u64)p->signal;
 	__u8 one = 1;
-	long err;
+	int err;
 
 	task_times_forget(p);
 	if (p->signal->live.counter != 0)
 		return 0;
-	err = bpf_map_update_elem(&exiting_processes, &key, &one, BPF_NOEXIST);
+	err = map_insert(&exiting_processes, &key, &one);
 	if (err == -EEXIST)
 		return 0;
 	if (err)

@@ -115,7 +115,7 @@ static __always_inline struct conn_info *conn_get(const struct sock *sk, bool cr
 
 	if (c || !create)
 		return c;
-	if (bpf_map_update_elem(&conn_map, &key, &zero, BPF_NOEXIST) == -E2BIG)
+	if (map_insert(&conn_map, &key, &zero) == -E2BIG)
 		count_overflow(OVERFLOW_SOCKETS);
 	return bpf_map_lookup_elem(&conn_map, &key);
 }
@@ -252,7 +252,7 @@ static __always_inline void count_peer(const struct sock *sk, const struct conn_
 	key.port = c->active ? a.rport : 0;
 	p = bpf_map_lookup_elem(&tcp_peer_stats_map, &key);
 	if (!p) {
-		bpf_map_update_elem(&tcp_peer_stats_map, &key, &zero_tcp_peer_stats, BPF_NOEXIST);
+		map_insert(&tcp_peer_stats_map, &key, &zero_tcp_peer_stats);
 		p = bpf_map_lookup_elem(&tcp_peer_stats_map, &key);
 	}
 	if (!p) {

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 func AssertEqualReceiverEbpfCgroupOverflow(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_cgroup_overflow",
-		Description: "Updates a full kernel table could not take. Attribute table: tcp, scheduler, memory (per-cgroup tables full at max_cgroups: the data goes to the overflow series), tcp_peer (per-peer series capped: counted in the per-cgroup totals only), and on kernels that need them (see README, Supported kernels): tasks and sockets (the hash maps that stand in for task and socket storage before Linux 5.11: a wait or connection not measured), exiting_processes (exit claims before 6.16: an exit possibly counted twice), reclaiming_tasks (a direct reclaim not measured). [Development]",
+		Description: "Updates a full kernel table could not take. Attribute table: tcp, scheduler, memory (per-cgroup tables full at max_cgroups: the data goes to the overflow series), tcp_peer (per-peer series capped: counted in the per-cgroup totals only), and on kernels that need them (see README, Supported kernels): tasks and sockets (the hash maps that stand in for task and socket storage before Linux 5.11: a wait or connection not measured), exiting_processes (exit claims before 6.16: an exit possibly counted twice), reclaiming_tasks (a direct reclaim not measured), nested_inserts (compat object: a new cgroup's first update inside another insert on the same CPU, e.g. a page allocated for a map element, went to the overflow series). [Development]",
 		Unit:        "{update}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

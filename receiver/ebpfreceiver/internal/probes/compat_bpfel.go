@@ -84,6 +84,7 @@ type CompatMapSpecs struct {
 	CpuOncpuMap      *ebpf.MapSpec `ebpf:"cpu_oncpu_map"`
 	Events           *ebpf.MapSpec `ebpf:"events"`
 	ExitingProcesses *ebpf.MapSpec `ebpf:"exiting_processes"`
+	Inserting        *ebpf.MapSpec `ebpf:"inserting"`
 	MemorySlots      *ebpf.MapSpec `ebpf:"memory_slots"`
 	MemoryStatsMap   *ebpf.MapSpec `ebpf:"memory_stats_map"`
 	Overflow         *ebpf.MapSpec `ebpf:"overflow"`
@@ -143,6 +144,7 @@ type CompatMaps struct {
 	CpuOncpuMap      *ebpf.Map `ebpf:"cpu_oncpu_map"`
 	Events           *ebpf.Map `ebpf:"events"`
 	ExitingProcesses *ebpf.Map `ebpf:"exiting_processes"`
+	Inserting        *ebpf.Map `ebpf:"inserting"`
 	MemorySlots      *ebpf.Map `ebpf:"memory_slots"`
 	MemoryStatsMap   *ebpf.Map `ebpf:"memory_stats_map"`
 	Overflow         *ebpf.Map `ebpf:"overflow"`
@@ -164,6 +166,7 @@ func (m *CompatMaps) Close() error {
 		m.CpuOncpuMap,
 		m.Events,
 		m.ExitingProcesses,
+		m.Inserting,
 		m.MemorySlots,
 		m.MemoryStatsMap,
 		m.Overflow,

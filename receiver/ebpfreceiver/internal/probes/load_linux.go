@@ -31,6 +31,7 @@ const (
 	OverflowSockets
 	OverflowExiting
 	OverflowReclaiming
+	OverflowNested
 	OverflowKinds
 )
 
