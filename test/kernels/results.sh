@@ -2,7 +2,7 @@
 # Turns the consoles of a kernel-matrix run (test/kernels/run.sh) into
 #   OUT/results.tsv   release, suite, test (or signal:<name>), PASS|FAIL|SKIP, seconds
 #   OUT/summary.tsv   release, PASS|FAIL, guest uptime at /init, guest uptime at the end, VM wall seconds,
-#                     guest clock minus host clock at the end (s), suites as name=STATUS/seconds
+#                     QEMU CPU seconds, guest clock minus host clock at the end (s), suites as name=STATUS/seconds
 # and prints, per kernel, the summary and — for a failed kernel — the failing tests with their error
 # lines, or the console tail when the run did not finish (panic, hang, timeout).
 # Usage: test/kernels/results.sh OUT
@@ -15,8 +15,8 @@ while read -r _ release; do
   log=$out/$release.log
   # The serial console ends lines with CR LF.
   sed -i 's/\r$//' "$log"
-  read -r host_start host_end rc <"$out/$release.wall" 2>/dev/null || { host_start=0 host_end=0 rc=-; }
-  awk -v rel="$release" -v suites="$suites" -v host_start="$host_start" -v host_end="$host_end" -v rc="$rc" \
+  read -r host_start host_end rc cpu <"$out/$release.wall" 2>/dev/null || { host_start=0 host_end=0 rc=- cpu=-; }
+  awk -v rel="$release" -v suites="$suites" -v host_start="$host_start" -v host_end="$host_end" -v cpu="${cpu:--}" \
     -v results="$out/results.tsv" -v summary="$out/summary.tsv" '
     function field(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
     BEGIN { boot = "-"; done = "-"; drift = "-" }
@@ -43,12 +43,12 @@ while read -r _ release; do
         if (r !~ /^PASS/) status = "FAIL"
         list = list (i > 1 ? " " : "") s "=" r
       }
-      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rel, status, boot, done, host_end - host_start, drift, list >> summary
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rel, status, boot, done, host_end - host_start, cpu, drift, list >> summary
     }' "$log"
 done <"$out/kernels.list"
 
-while IFS=$'\t' read -r release status boot done wall drift list; do
-  echo "kernels: $release $status: /init at ${boot} s, suites done at ${done} s guest uptime, VM wall ${wall} s, guest clock ${drift} s off; $list"
+while IFS=$'\t' read -r release status boot done wall cpu drift list; do
+  echo "kernels: $release $status: /init at ${boot} s, suites done at ${done} s guest uptime; VM wall ${wall} s, QEMU CPU ${cpu} s; guest clock ${drift} s off; $list"
   [ "$status" = PASS ] && continue
   log=$out/$release.log
   if ! grep -q 'KERNEL-MATRIX DONE' "$log"; then

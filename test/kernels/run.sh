@@ -48,18 +48,24 @@ case ",$suites," in *,collector,*) ;; *) collector= ;; esac
 "$here/initramfs.sh" "$out/initramfs.cpio" $collector
 echo "kernels: initramfs $(du -m "$out/initramfs.cpio" | cut -f1) MiB built in $(($(date +%s) - t0)) s"
 
-# boot RELEASE DIR: one VM; its console goes to $out/RELEASE.log, its wall time to RELEASE.wall.
+# boot RELEASE DIR: one VM; its console goes to $out/RELEASE.log; RELEASE.wall gets the host's clock
+# at start and end, timeout's exit status and the CPU seconds QEMU used (one host thread runs the
+# guest under single-threaded TCG, so on an idle host the wall time approaches that figure).
 boot() {
-  local release=$1 dir=$2 log=$out/$1.log t rc=0
+  local release=$1 dir=$2 log=$out/$1.log t rc=0 cpu
   t=$(date +%s)
   # Settings measured stable under TCG: single-threaded TCG (multi-threaded TCG hung or oopsed while
   # the kernel patched its text at attach/detach), no CMPXCHG16B (6.12 crashes at boot with it).
-  timeout -k 10 "$vm_timeout" qemu-system-x86_64 -machine q35 -accel tcg,thread=single -cpu qemu64,-cx16 \
-    -m 2G -smp 2 -nographic -no-reboot -nic none \
+  # --foreground keeps QEMU in this script's process group: stopping the script stops the VMs.
+  timeout --foreground -k 10 "$vm_timeout" qemu-system-x86_64 -machine q35 \
+    -accel tcg,thread=single -cpu qemu64,-cx16 -m 2G -smp 2 -nographic -no-reboot -nic none \
     -kernel "$dir/vmlinuz" -initrd "$out/initramfs.cpio" \
     -append "console=ttyS0 panic=-1 loglevel=5 $emulation_args KM_SUITES=$suites KM_RUN=${RUN:-} KM_TIMEOUT=$test_timeout EBPFRECEIVER_TEST_TIME_SCALE=$time_scale" \
     </dev/null >"$log" 2>&1 || rc=$?
-  echo "$t $(date +%s) $rc" >"$out/$release.wall"
+  # This function runs in its own subshell: its children's CPU time (second line of `times`, as
+  # "XmY.YYYs user, sys") is QEMU's.
+  cpu=$(times | tail -n1 | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+  echo "$t $(date +%s) $rc $cpu" >"$out/$release.wall"
 }
 
 : >"$out/kernels.list"
