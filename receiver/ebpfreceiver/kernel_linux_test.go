@@ -101,14 +101,9 @@ func runWorkload(name string, args []string) int {
 			time.Sleep(time.Millisecond)
 		}
 	case "touch": // touch M MiB of fresh anonymous memory
-		size := arg(0) << 20
-		mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
-		if err != nil {
+		if _, err := touchedMemory(arg(0) << 20); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
-		}
-		for i := 0; i < size; i += os.Getpagesize() {
-			mem[i] = 1
 		}
 	case "oom": // allocate until the memory cgroup's OOM killer stops us
 		var hold [][]byte
@@ -149,14 +144,10 @@ func runWorkload(name string, args []string) int {
 // with live already 0 — the case in which several threads could report the
 // process's exit.
 func threadsExit(n int) int {
-	const size = 16 << 20
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	mem, err := touchedMemory(16 << 20)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	for i := 0; i < size; i += os.Getpagesize() {
-		mem[i] = 1
 	}
 	go func() {
 		for {
@@ -184,6 +175,18 @@ func threadsExit(n int) int {
 	ended.Wait()
 	time.Sleep(10 * time.Millisecond) // let the first half finish exiting
 	return 0
+}
+
+// touchedMemory maps size bytes of fresh anonymous memory and writes to every page.
+func touchedMemory(size int) ([]byte, error) {
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < size; i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	return mem, nil
 }
 
 func requireRoot(t *testing.T) {
