@@ -100,8 +100,9 @@ enum overflow_kind {
 	OVERFLOW_SOCKETS = 5,   /* compat: conn_map keyed by socket */
 	OVERFLOW_EXITING = 6,   /* exiting_processes (exit without group_dead) */
 	OVERFLOW_RECLAIMING = 7, /* reclaim_start_map */
-	OVERFLOW_NESTED = 8,    /* compat: an insert nested in another one on this CPU */
-	OVERFLOW_KINDS = 9,
+	OVERFLOW_NESTED = 8,    /* an insert nested in another one on this CPU */
+	OVERFLOW_SWITCH_UNTRACKED = 9, /* compat: a switch in a cgroup without an entry yet */
+	OVERFLOW_KINDS = 10,
 };
 
 struct {

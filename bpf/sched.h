@@ -148,6 +148,50 @@ static __always_inline struct sched_stats *sched_stats_for(__u64 cgroup_id)
 	return stats_for(&sched_slots, &sched_stats_map, cgroup_id, &zero_sched_stats, sizeof(struct sched_stats), OVERFLOW_SCHED);
 }
 
+#ifdef COMPAT_OBJECT
+/*
+ * The stats of a cgroup for sched_switch, which runs with the run queue
+ * locked. The compat object's kernels allocate a new map element right there,
+ * and the allocation can wake kswapd or a kworker onto this very run queue: a
+ * deadlock. So the switch only looks its cgroup up. Entries are created by
+ * fork, exec, exit and, for tasks that do none of these, by a timer interrupt
+ * that finds the running task's cgroup without one
+ * (handle_hrtimer_expire_entry); switches before that go to the overflow
+ * entry and are counted.
+ */
+static __always_inline struct sched_stats *sched_stats_locked(__u64 cgroup_id)
+{
+	struct sched_stats *s = bpf_map_lookup_elem(&sched_stats_map, &cgroup_id);
+	__u64 overflow = OVERFLOW_CGROUP_ID;
+
+	if (s)
+		return s;
+	count_overflow(OVERFLOW_SWITCH_UNTRACKED);
+	return bpf_map_lookup_elem(&sched_stats_map, &overflow);
+}
+
+/*
+ * Creates the entry of the interrupted task's cgroup (hard interrupts cannot
+ * arrive while this CPU holds a run queue lock, so allocating is safe here).
+ * Runs on every expiring hrtimer, which includes the scheduler tick: a task
+ * that runs has its cgroup's entry within a tick.
+ */
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(handle_hrtimer_expire_entry)
+{
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+
+	if (!bpf_map_lookup_elem(&sched_stats_map, &cgroup_id))
+		sched_stats_for(cgroup_id);
+	return 0;
+}
+#else
+static __always_inline struct sched_stats *sched_stats_locked(__u64 cgroup_id)
+{
+	return sched_stats_for(cgroup_id);
+}
+#endif
+
 /* p was woken up: it waits in the run queue of its CPU from now on. */
 static __always_inline void mark_enqueued(struct task_struct *p)
 {
@@ -250,7 +294,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 
 	if (prev->pid != 0) {
 		prev_cgroup = task_cgroup_id(prev); /* four loads, cheaper than the helper call */
-		s = prev_stats = sched_stats_for(prev_cgroup);
+		s = prev_stats = sched_stats_locked(prev_cgroup);
 		if (s) {
 			if (runnable)
 				s->involuntary_switches++;
@@ -270,7 +314,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 		else if (prev_stats && task_cgroup_id(next) == prev_cgroup)
 			s = prev_stats;
 		else
-			s = sched_stats_for(task_cgroup_id(next));
+			s = sched_stats_locked(task_cgroup_id(next));
 		if (s)
 			hist_add(&s->runq_latency_ns, now - queued_since);
 	}

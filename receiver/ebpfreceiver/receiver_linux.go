@@ -241,7 +241,7 @@ var overflowTableNames = [probes.OverflowKinds]string{
 	probes.OverflowSched: "scheduler", probes.OverflowMemory: "memory",
 	probes.OverflowTasks: "tasks", probes.OverflowSockets: "sockets",
 	probes.OverflowExiting: "exiting_processes", probes.OverflowReclaiming: "reclaiming_tasks",
-	probes.OverflowNested: "nested_inserts",
+	probes.OverflowNested: "nested_inserts", probes.OverflowSwitchUntracked: "scheduler_untracked",
 }
 
 func (r *ebpfReceiver) observePrograms(o metric.Int64Observer, value func(*ebpf.ProgramStats) int64) error {

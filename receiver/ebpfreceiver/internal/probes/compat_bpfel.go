@@ -56,6 +56,7 @@ type CompatSpecs struct {
 type CompatProgramSpecs struct {
 	HandleDirectReclaimBegin   *ebpf.ProgramSpec `ebpf:"handle_direct_reclaim_begin"`
 	HandleDirectReclaimEnd     *ebpf.ProgramSpec `ebpf:"handle_direct_reclaim_end"`
+	HandleHrtimerExpireEntry   *ebpf.ProgramSpec `ebpf:"handle_hrtimer_expire_entry"`
 	HandleInetSockSetState     *ebpf.ProgramSpec `ebpf:"handle_inet_sock_set_state"`
 	HandleMarkVictim           *ebpf.ProgramSpec `ebpf:"handle_mark_victim"`
 	HandleMarkVictimPid        *ebpf.ProgramSpec `ebpf:"handle_mark_victim_pid"`
@@ -209,6 +210,7 @@ type CompatVariables struct {
 type CompatPrograms struct {
 	HandleDirectReclaimBegin   *ebpf.Program `ebpf:"handle_direct_reclaim_begin"`
 	HandleDirectReclaimEnd     *ebpf.Program `ebpf:"handle_direct_reclaim_end"`
+	HandleHrtimerExpireEntry   *ebpf.Program `ebpf:"handle_hrtimer_expire_entry"`
 	HandleInetSockSetState     *ebpf.Program `ebpf:"handle_inet_sock_set_state"`
 	HandleMarkVictim           *ebpf.Program `ebpf:"handle_mark_victim"`
 	HandleMarkVictimPid        *ebpf.Program `ebpf:"handle_mark_victim_pid"`
@@ -233,6 +235,7 @@ func (p *CompatPrograms) Close() error {
 	return _CompatClose(
 		p.HandleDirectReclaimBegin,
 		p.HandleDirectReclaimEnd,
+		p.HandleHrtimerExpireEntry,
 		p.HandleInetSockSetState,
 		p.HandleMarkVictim,
 		p.HandleMarkVictimPid,

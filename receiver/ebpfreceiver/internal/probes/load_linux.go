@@ -32,6 +32,7 @@ const (
 	OverflowExiting
 	OverflowReclaiming
 	OverflowNested
+	OverflowSwitchUntracked
 	OverflowKinds
 )
 
@@ -203,7 +204,7 @@ func Load(o Options) (*Set, error) {
 	var plan []planned
 	keep := map[string]bool{}
 	for _, p := range Programs {
-		if !enabled[p.Signal] || (schedInfo && wakeupPrograms[p.Name]) {
+		if !enabled[p.Signal] || (schedInfo && wakeupPrograms[p.Name]) || (p.compatOnly && k.atomics) {
 			continue
 		}
 		v, err := k.chooseVariant(p, o.Variants[p.Name])

@@ -34,6 +34,7 @@ const (
 	ProgDirectReclaimBegin ProgramName = "handle_direct_reclaim_begin"
 	ProgDirectReclaimEnd   ProgramName = "handle_direct_reclaim_end"
 	ProgMarkVictim         ProgramName = "handle_mark_victim"
+	ProgHrtimerExpiry      ProgramName = "handle_hrtimer_expire_entry"
 )
 
 // Program is a logical program with the variants it has in the BPF object.
@@ -44,6 +45,8 @@ type Program struct {
 	// variants, preferred first; the loader takes the first whose arguments
 	// match the kernel's tracepoint prototype.
 	variants []variant
+	// compatOnly: the program exists in the compat object only.
+	compatOnly bool
 }
 
 // variant is one program of the BPF object implementing a logical program.
@@ -76,6 +79,9 @@ var Programs = []Program{
 	}},
 	{Name: ProgSchedProcessFork, Tracepoint: "sched_process_fork", Signal: SignalScheduler, variants: only(ProgSchedProcessFork)},
 	{Name: ProgSchedProcessExec, Tracepoint: "sched_process_exec", Signal: SignalScheduler, variants: only(ProgSchedProcessExec)},
+	// Compat object: creates the scheduler entries that sched_switch may not (bpf/sched.h).
+	{Name: ProgHrtimerExpiry, Tracepoint: "hrtimer_expire_entry", Signal: SignalScheduler, variants: only(ProgHrtimerExpiry),
+		compatOnly: true},
 	{Name: ProgSchedProcessExit, Tracepoint: "sched_process_exit", Signal: SignalScheduler, variants: []variant{
 		{elf: "handle_sched_process_exit", args: []string{"struct task_struct *", "bool"}},
 		// Before 6.16: no group_dead argument.
