@@ -199,6 +199,7 @@ func TestProgramStatsSelfMetrics(t *testing.T) {
 	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.ProgramStats = true
 	mr, err := f.CreateMetrics(context.Background(), metadatatest.NewSettings(tt), cfg, consumertest.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, mr.Start(context.Background(), componenttest.NewNopHost()))
