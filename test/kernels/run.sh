@@ -63,8 +63,9 @@ boot() {
     -append "console=ttyS0 panic=-1 loglevel=5 $emulation_args KM_SUITES=$suites KM_RUN=${RUN:-} KM_TIMEOUT=$test_timeout EBPFRECEIVER_TEST_TIME_SCALE=$time_scale" \
     </dev/null >"$log" 2>&1 || rc=$?
   # This function runs in its own subshell: its children's CPU time (second line of `times`, as
-  # "XmY.YYYs user, sys") is QEMU's.
-  cpu=$(times | tail -n1 | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+  # "XmY.YYYs user, sys") is QEMU's. `times` in a pipe or $(…) would report that subshell's instead.
+  times >"$out/$release.times"
+  cpu=$(tail -n1 "$out/$release.times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
   echo "$t $(date +%s) $rc $cpu" >"$out/$release.wall"
 }
 
