@@ -4,11 +4,15 @@
 # run.sh with HOST=1 adds the host kernel as a column). Used for the "Supported kernels" section of
 # the README.
 # Usage: test/kernels/table.sh [OUT]     (OUT defaults to _build/kernels)
+#   SUBTESTS: the tests whose subtests get rows of their own (the modes and signals of the kernel-facing
+#   tests); other tests show as one row.
 set -euo pipefail
 out=${1:-_build/kernels}
+subtests=${SUBTESTS:-'^(TestLoadAttachAll|Test[A-Za-z]*GroundTruth|TestProcessExitCountedOnce)/'}
 [ -s "$out/results.tsv" ] || { echo "table: no $out/results.tsv; run make test-kernels first" >&2; exit 1; }
-awk -F'\t' '
+awk -F'\t' -v subtests="$subtests" '
   FNR == NR { label[$2] = $1 " (`" $2 "`)"; order[++nk] = $2; next }
+  $3 ~ /\// && $3 !~ subtests { next }
   {
     key = $2 "\t" $3
     if (!(key in seen)) { seen[key] = 1; rows[++nr] = key }
