@@ -741,6 +741,29 @@ func testSchedulerGroundTruth(t *testing.T, source string) {
 	require.False(t, found, "%s is disabled in the configuration", metricExecs.name)
 }
 
+// A task that was running before the receiver started, and neither forks
+// nor execs, is accounted to its cgroup. The compat object (kernels without
+// BPF atomics) creates scheduler entries outside sched_switch, from a timer
+// interrupt (bpf/sched.h: handle_hrtimer_expire_entry): this runs that
+// object on every kernel.
+func TestSchedulerTaskOlderThanReceiver(t *testing.T) {
+	requireRoot(t)
+	cg := newTestCgroup(t)
+	w := startWorkload(t, cg, "burn", "100000") // runs until the test ends
+	w.go_(t)
+	var compat bool
+	testHookOptions = func(o *probes.Options) { o.Compat = true }
+	testHookLoaded = func(p *probes.Set) { compat = p.Compat }
+	t.Cleanup(func() { testHookOptions, testHookLoaded = nil, nil })
+	s := startReceiver(t, func(c *Config) { c.TCP.Enabled, c.Memory.Enabled = false, false })
+	require.True(t, compat)
+	eventually(t, "CPU time and switches of the running task's cgroup", func() (bool, string) {
+		v := s.latest(cg.path)
+		cpu, vol := v.sum("ebpf.sched.cpu.time"), v.sum("ebpf.sched.context_switches", "process.context_switch.type", "voluntary")
+		return cpu > 0 && vol > 0, fmt.Sprintf("cpu.time=%d voluntary=%d", cpu, vol)
+	})
+}
+
 // cgroupCPUUsage is the CPU time the kernel accounted to the cgroup (cpu.stat usage_usec).
 func cgroupCPUUsage(t *testing.T, cg *testCgroup) time.Duration {
 	t.Helper()
