@@ -48,7 +48,10 @@ func main() {
 		"for -duration under the ping-pong load, two rounds (bpf/opcost_bench.bpf.c)")
 	overhead := flag.Bool("overhead", false, "instead of the phases: what the programs add per round trip of one ping-pong pair "+
 		"pinned to CPU 0, from the round-trip rate with BPF statistics off, in -rounds rotating rounds")
-	rounds := flag.Int("rounds", 8, "rounds of -overhead")
+	statsCost := flag.Bool("stats-cost", false, "instead of the phases: what program_stats costs the node, with another BPF "+
+		"user's programs attached throughout; round-trip rate of one ping-pong pair pinned to CPU 0 with the receiver "+
+		"detached, in its default configuration and with program_stats: true, in -rounds rotating rounds")
+	rounds := flag.Int("rounds", 8, "rounds of -overhead and -stats-cost")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {
@@ -61,6 +64,10 @@ func main() {
 
 	if *overhead {
 		measureOverhead(*duration, *rounds)
+		return
+	}
+	if *statsCost {
+		measureStatsCost(*duration, *rounds)
 		return
 	}
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
@@ -335,10 +342,7 @@ func loadedProgramIDs() map[ebpf.ProgramID]bool {
 // over rounds reported.
 func measureOverhead(d time.Duration, rounds int) {
 	noStats := func(c *ebpfreceiver.Config) { c.ProgramStats = false }
-	variants := []struct {
-		name   string
-		attach func() *attachment
-	}{
+	variants := []variant{
 		{"detached", nil},
 		{"empty programs on sched_switch and sched_wakeup", startBaseline},
 		{"receiver, run_queue_latency: wakeup (default)", startReceiver(noStats)},
@@ -347,9 +351,75 @@ func measureOverhead(d time.Duration, rounds int) {
 			c.Scheduler.RunQueueLatency = ebpfreceiver.RunQueueLatencySchedInfo
 		})},
 	}
-	if b, _ := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled"); strings.TrimSpace(string(b)) != "0" {
-		fail("kernel.bpf_stats_enabled is %q: BPF statistics are on system-wide, so this would measure them too", strings.TrimSpace(string(b)))
+	requireStatsOff("this would measure them too")
+	nsPerRT := pingPongRounds(d, rounds, variants)
+	fmt.Println()
+	fmt.Printf("## Added cost per round trip, BPF statistics off (1 ping-pong pair pinned to CPU 0, %d rounds of %v)\n", rounds, d)
+	fmt.Println("Per round trip: 2 sched_switch + 2 sched_wakeup. \"added\" = median over rounds of (variant − detached) in the same round.")
+	fmt.Println()
+	fmt.Println("| variant | round trips/s (median) | ns per round trip (median) | added ns per round trip: median (25th–75th percentile) |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	for i, v := range variants {
+		var diffs []float64
+		for r := range rounds {
+			diffs = append(diffs, nsPerRT[i][r]-nsPerRT[0][r])
+		}
+		m := quantile(nsPerRT[i], 0.5)
+		fmt.Printf("| %s | %.0f | %.1f | %.0f (%.0f – %.0f) |\n", v.name, 1e9/m, m,
+			quantile(diffs, 0.5), quantile(diffs, 0.25), quantile(diffs, 0.75))
 	}
+}
+
+// measureStatsCost measures what program_stats costs the node. BPF_ENABLE_STATS
+// is system-wide: while it is on, every BPF program on the node — a CNI's
+// datapath included — pays two sched_clock() reads per run. Another BPF user's
+// programs (the empty tp_btf programs on sched_switch and sched_wakeup) stay
+// attached for the whole measurement; the variants rotate within each round
+// and each is reported as the median over rounds of its round-trip rate
+// divided by the detached rate of the same round.
+func measureStatsCost(d time.Duration, rounds int) {
+	requireStatsOff("the variants would not differ")
+	def := ebpfreceiver.NewFactory().CreateDefaultConfig().(*ebpfreceiver.Config).ProgramStats
+	variants := []variant{
+		{"receiver detached (the other BPF user alone)", nil},
+		{fmt.Sprintf("receiver, default configuration (program_stats: %v)", def), startReceiver(nil)},
+		{"receiver, program_stats: false", startReceiver(func(c *ebpfreceiver.Config) { c.ProgramStats = false })},
+		{"receiver, program_stats: true", startReceiver(func(c *ebpfreceiver.Config) { c.ProgramStats = true })},
+	}
+	peer := startBaseline()
+	nsPerRT := pingPongRounds(d, rounds, variants)
+	peer.stop()
+	ratio := func(i, base int) []float64 {
+		var out []float64
+		for r := range rounds {
+			out = append(out, nsPerRT[base][r]/nsPerRT[i][r]) // rate of i / rate of base
+		}
+		return out
+	}
+	fmt.Println()
+	fmt.Printf("## What program_stats costs (another BPF user attached; 1 ping-pong pair pinned to CPU 0, %d rounds of %v)\n", rounds, d)
+	fmt.Println("Ratio = round-trip rate of the variant / rate with the receiver detached, same round; median (25th–75th percentile) over rounds.")
+	fmt.Println()
+	fmt.Println("| variant | round trips/s (median) | ratio vs detached | ratio vs program_stats: false |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	for i, v := range variants {
+		q := func(x []float64) string {
+			return fmt.Sprintf("%.3f (%.3f – %.3f)", quantile(x, 0.5), quantile(x, 0.25), quantile(x, 0.75))
+		}
+		fmt.Printf("| %s | %.0f | %s | %s |\n", v.name, 1e9/quantile(nsPerRT[i], 0.5), q(ratio(i, 0)), q(ratio(i, 2)))
+	}
+}
+
+// variant is one configuration of a rotating-rounds measurement; attach nil = nothing attached.
+type variant struct {
+	name   string
+	attach func() *attachment
+}
+
+// pingPongRounds runs one ping-pong pair pinned to CPU 0 for d per variant in
+// each of rounds rounds, the variants' order rotating so drifts of the machine
+// hit all of them, and returns the nanoseconds per round trip [variant][round].
+func pingPongRounds(d time.Duration, rounds int, variants []variant) [][]float64 {
 	load := workloadSpec{pairs: 1, pinCPU: "0"}
 	nsPerRT := make([][]float64, len(variants))
 	for round := range rounds {
@@ -369,20 +439,13 @@ func measureOverhead(d time.Duration, rounds int) {
 			nsPerRT[i] = append(nsPerRT[i], 1e9/r.roundTrips)
 		}
 	}
-	fmt.Println()
-	fmt.Printf("## Added cost per round trip, BPF statistics off (1 ping-pong pair pinned to CPU 0, %d rounds of %v)\n", rounds, d)
-	fmt.Println("Per round trip: 2 sched_switch + 2 sched_wakeup. \"added\" = median over rounds of (variant − detached) in the same round.")
-	fmt.Println()
-	fmt.Println("| variant | round trips/s (median) | ns per round trip (median) | added ns per round trip: median (25th–75th percentile) |")
-	fmt.Println("| --- | ---: | ---: | ---: |")
-	for i, v := range variants {
-		var diffs []float64
-		for r := range rounds {
-			diffs = append(diffs, nsPerRT[i][r]-nsPerRT[0][r])
-		}
-		m := quantile(nsPerRT[i], 0.5)
-		fmt.Printf("| %s | %.0f | %.1f | %.0f (%.0f – %.0f) |\n", v.name, 1e9/m, m,
-			quantile(diffs, 0.5), quantile(diffs, 0.25), quantile(diffs, 0.75))
+	return nsPerRT
+}
+
+// requireStatsOff fails when BPF statistics are already on system-wide (sysctl kernel.bpf_stats_enabled).
+func requireStatsOff(why string) {
+	if b, _ := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled"); strings.TrimSpace(string(b)) != "0" {
+		fail("kernel.bpf_stats_enabled is %q: BPF statistics are on system-wide, so %s", strings.TrimSpace(string(b)), why)
 	}
 }
 

@@ -54,8 +54,10 @@ type Config struct {
 	OnStartError string `mapstructure:"on_start_error"`
 
 	// ProgramStats enables the kernel's BPF run-time statistics (BPF_ENABLE_STATS)
-	// while the receiver runs, reported as receiver self-metrics. It costs a
-	// few nanoseconds per program run.
+	// while the receiver runs, reported as receiver self-metrics. Off by default:
+	// the statistics are system-wide, so every BPF program on the node (a CNI's
+	// datapath included) pays two clock reads per run while they are on
+	// (bench/ebpf -stats-cost measures it).
 	ProgramStats bool `mapstructure:"program_stats"`
 
 	// Metrics switches single metrics off: `metrics: {<name>: {enabled: false}}`
@@ -135,7 +137,7 @@ func createDefaultConfig() component.Config {
 		TCP:                TCPConfig{Enabled: true, PerPeer: PerPeerConfig{MaxSeries: defaultPeerMaxSeries}},
 		Scheduler:          SchedulerConfig{Enabled: true, RunQueueLatency: RunQueueLatencyWakeup},
 		Memory:             SignalConfig{Enabled: true},
-		ProgramStats:       true,
+		ProgramStats:       false,
 		OnStartError:       OnStartErrorFail,
 		Metrics:            metadata.DefaultMetricsConfig(),
 	}
