@@ -11,13 +11,15 @@ kernel=$(uname -r)
 rm -rf "$dir" && mkdir -p "$dir"
 KM_COLLECTOR_DIR=$dir "$collector" --config "$config" >"$dir/stderr" 2>&1 &
 pid=$!
-# A TCP echo server on the loopback: each connection to it is a span and TCP metrics.
-nc -lk -p 18080 -e /bin/cat >/dev/null 2>&1 &
+# A TCP echo server on the loopback (busybox nc: -ll keeps listening); each connection to it is a
+# client and a server span and TCP metrics.
+port=47631
+nc -ll -p $port -e /bin/cat >/dev/null 2>&1 &
 server=$!
 ok=0
 i=0
 while [ $i -lt "$deadline" ]; do
-  echo ping | nc -w 1 127.0.0.1 18080 >/dev/null 2>&1
+  echo ping | timeout 5 nc 127.0.0.1 $port >/dev/null 2>&1
   /bin/true # a process exec and exit: log records
   sleep 1
   ok=1

@@ -55,7 +55,17 @@ while IFS=$'\t' read -r release status boot done wall cpu drift list; do
     echo "kernels: $release did not finish (panic, hang or timeout); console tail:"
     tail -n 60 "$log" | sed 's/^/    /'
   fi
-  # Failed tests with their error lines (testify's Error/Messages, t.Fatalf file:line lines, panics).
-  grep -E -A3 '^ *--- FAIL|^\s+Error:|^\s+Messages:|^\s+[a-z_]+_test\.go:[0-9]+: |^panic:' "$log" |
-    grep -v -E '^\s*(=== |--- PASS)' | head -n 80 | sed 's/^/    /' || true
+  # Each failed test's output (from its "=== RUN" to its "--- FAIL", at most 40 lines) and each
+  # failed suite's output that is not go test's (the collector check).
+  awk '
+    /^=== (RUN|CONT) / { start[$3] = NR }
+    { line[NR] = $0 }
+    /^ *--- FAIL: / {
+      from = ($3 in start) ? start[$3] : NR
+      if (NR - from > 40) { from = NR - 40; print "    [...]" }
+      for (i = from; i <= NR; i++) print "    " line[i]
+    }
+    /KERNEL-MATRIX START .*suite=collector/ { c = NR }
+    /KERNEL-MATRIX RESULT .*suite=collector status=FAIL/ { for (i = c; i <= NR; i++) print "    " substr(line[i], 1, 300) }
+  ' "$log" | head -n 200
 done <"$out/summary.tsv"
