@@ -78,9 +78,7 @@ for s in "${series[@]}"; do
     pkg=linux-image-${override#linux-image-}
     pkg=${pkg%-cloud-amd64}-cloud-amd64
   else
-    pkg=
-    # Offline reuse: the newest cached kernel of the series when the lists are fresh is decided
-    # below; the lists are needed to know what the newest point release is.
+    # The newest point release is what the (daily refreshed) package lists say it is.
     refresh_lists
     pkg=$(apt-cache "${apt_opts[@]}" pkgnames linux-image- | grep -E "$pat" | sort -V | tail -n1)
     [ -n "$pkg" ] || { echo "kernels: no package matching $pat on $mirror" >&2; exit 1; }

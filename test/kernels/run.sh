@@ -31,9 +31,10 @@ time_scale=${TIME_SCALE:-8}
 # Kernel arguments for a guest under software emulation on a loaded host, each for a failure seen here:
 #   no_timer_check   5.10 and 6.1 panicked at boot ("IO-APIC + timer doesn't work!") when the emulated
 #                    timer ticks arrived late on a busy host
-#   tsc=unstable     the guest's TSC is the host's raw TSC under TCG; on a host whose own TSC is not
-#                    synchronised across CPUs (this VM host runs with tsc=unstable itself) the guest clock
-#                    ran at twice the host's rate; the guest then keeps time with the HPET
+#   tsc=unstable     the guest's TSC is the host's raw TSC under TCG, and its calibration against the
+#                    emulated PIT fails on a busy host; in one run a 6.12 guest's clock ran at about twice
+#                    the host's rate (this VM host itself runs with tsc=unstable). The guest then keeps
+#                    time with the HPET; results.sh reports each guest clock's offset from the host's
 #   initcall_blacklist=jent_mod_init   6.12's jitter-entropy self-test spins on timing measurements for
 #                    minutes under emulation (soft lockups at boot); nothing here needs it
 emulation_args="no_timer_check tsc=unstable initcall_blacklist=jent_mod_init"
