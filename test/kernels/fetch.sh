@@ -34,7 +34,7 @@ mv "$apt_dir/sources.list.new" "$apt_dir/sources.list"
 
 apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=-"
   -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir" -o "Dir::Cache::archives=$apt_dir/archives"
-  -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+  -o "APT::Sandbox::User=root")
 
 refresh_lists() {
   if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
