@@ -36,10 +36,13 @@ apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourcepa
   -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir" -o "Dir::Cache::archives=$apt_dir/archives"
   -o "APT::Sandbox::User=root")
 
+# apt keeps the mirror's modification times on the lists it downloads: a stamp file of our own says
+# when they were last refreshed.
 refresh_lists() {
-  if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
+  if [ -z "$(find "$apt_dir/updated" -mmin -1440 2>/dev/null)" ]; then
     echo "kernels: updating the private package lists ($mirror bullseye bookworm bookworm-backports)" >&2
     apt-get "${apt_opts[@]}" -qq update >&2
+    touch "$apt_dir/updated"
   fi
 }
 
