@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -49,6 +50,8 @@ type target struct {
 	count func() int64
 	// cpu returns the target process' CPU seconds (the sink reports its own; nil for VictoriaMetrics).
 	cpu func() float64
+	// requests returns how many requests the target received (the sink only; nil for VictoriaMetrics).
+	requests func() int64
 }
 
 // TestMain stops the sink process after the benchmarks.
@@ -119,13 +122,21 @@ func startSink(b testing.TB) target {
 			c, _ := strconv.ParseFloat(f[4], 64)
 			return c
 		}
+		requests := func() int64 {
+			f := read()
+			if f == nil {
+				return -1
+			}
+			n, _ := strconv.ParseInt(f[2], 10, 64)
+			return n
+		}
 		for range 100 {
 			if count() >= 0 {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		sinkTgt = target{url: base + "/api/v1/write", count: count, cpu: cpu}
+		sinkTgt = target{url: base + "/api/v1/write", count: count, cpu: cpu, requests: requests}
 	})
 	if sinkErr != nil {
 		b.Fatal(sinkErr)
@@ -182,7 +193,8 @@ func setTimestamps(md pmetric.Metrics, ts pcommon.Timestamp) {
 	}
 }
 
-func newExporter(b testing.TB, impl, url string) exporter.Metrics {
+// newExporter creates and starts an exporter with the shared settings plus extra keys.
+func newExporter(b testing.TB, impl, url string, extra ...map[string]any) exporter.Metrics {
 	var f exporter.Factory
 	switch impl {
 	case "ours":
@@ -197,6 +209,9 @@ func newExporter(b testing.TB, impl, url string) exporter.Metrics {
 		"target_info":                      map[string]any{"enabled": false},
 		"remote_write_queue":               map[string]any{"enabled": false},
 		"resource_to_telemetry_conversion": map[string]any{"enabled": false},
+	}
+	for _, e := range extra {
+		maps.Copy(conf, e)
 	}
 	if err := unmarshal(cfg, conf); err != nil {
 		b.Fatal(err)
