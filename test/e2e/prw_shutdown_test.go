@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
+	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
 )
 
 // shutdownBound is how long a collector may take to exit after SIGTERM while its remote-write
