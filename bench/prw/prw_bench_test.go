@@ -106,30 +106,18 @@ func startSink(b testing.TB) target {
 			}
 			return nil
 		}
-		count := func() int64 {
+		// field i of /count, -1 when the sink does not answer.
+		field := func(i int) float64 {
 			f := read()
 			if f == nil {
 				return -1
 			}
-			s, _ := strconv.ParseInt(f[0], 10, 64)
-			return s
+			v, _ := strconv.ParseFloat(f[i], 64)
+			return v
 		}
-		cpu := func() float64 {
-			f := read()
-			if f == nil {
-				return 0
-			}
-			c, _ := strconv.ParseFloat(f[4], 64)
-			return c
-		}
-		requests := func() int64 {
-			f := read()
-			if f == nil {
-				return -1
-			}
-			n, _ := strconv.ParseInt(f[2], 10, 64)
-			return n
-		}
+		count := func() int64 { return int64(field(0)) }
+		requests := func() int64 { return int64(field(2)) }
+		cpu := func() float64 { return max(field(4), 0) }
 		for range 100 {
 			if count() >= 0 {
 				break

@@ -54,6 +54,21 @@ func failingSink(t *testing.T) (*promtest.Sink, *atomic.Bool) {
 	return sink, &failing
 }
 
+// queueAndShutDown queues exports of series each, waits until the exporter is retrying against
+// the failing sink, and shuts it down, which must take at most one attempt's timeout (plus slack).
+func queueAndShutDown(t *testing.T, exp *testExporter, sink *promtest.Sink, exports, series int, timeout time.Duration) {
+	t.Helper()
+	for i := range exports {
+		require.NoError(t, exp.ConsumeMetrics(context.Background(), numberedExport(i, series)))
+	}
+	require.Eventually(t, func() bool { return sink.Requests.Load() >= 3 }, 10*time.Second, 10*time.Millisecond)
+	start := time.Now()
+	require.NoError(t, exp.Shutdown(context.Background()))
+	took := time.Since(start)
+	assert.Less(t, took, timeout+shutdownSlack)
+	t.Logf("shutdown took %s", took)
+}
+
 // Retrying forever against a 503 endpoint with the in-memory queue full: shutdown returns within
 // one attempt's timeout (plus slack), and every data point not delivered is counted.
 func TestShutdownUnder503InMemoryQueue(t *testing.T) {
@@ -65,15 +80,7 @@ func TestShutdownUnder503InMemoryQueue(t *testing.T) {
 		c.TimeoutSettings.Timeout = time.Second
 		c.TargetInfo.Enabled = false
 	})
-	for i := range exports {
-		require.NoError(t, exp.ConsumeMetrics(context.Background(), numberedExport(i, series)))
-	}
-	require.Eventually(t, func() bool { return sink.Requests.Load() >= 3 }, 10*time.Second, 10*time.Millisecond)
-	start := time.Now()
-	require.NoError(t, exp.Shutdown(context.Background()))
-	took := time.Since(start)
-	assert.Less(t, took, time.Second+shutdownSlack)
-	t.Logf("shutdown took %s", took)
+	queueAndShutDown(t, exp, sink, exports, series, time.Second)
 	assert.EqualValues(t, exports*series, exp.counter(t, "shutdown_dropped_data_points"), "every queued data point is counted as dropped")
 }
 
@@ -84,15 +91,7 @@ func TestShutdownUnder503PersistentQueue(t *testing.T) {
 	dir := t.TempDir()
 	const exports, series = 50, 10
 	exp := startPersistentExporter(t, dir, sink.URL())
-	for i := range exports {
-		require.NoError(t, exp.ConsumeMetrics(context.Background(), numberedExport(i, series)))
-	}
-	require.Eventually(t, func() bool { return sink.Requests.Load() >= 3 }, 10*time.Second, 10*time.Millisecond)
-	start := time.Now()
-	require.NoError(t, exp.Shutdown(context.Background()))
-	took := time.Since(start)
-	assert.Less(t, took, defaultTimeout()+shutdownSlack)
-	t.Logf("shutdown took %s", took)
+	queueAndShutDown(t, exp, sink, exports, series, defaultTimeout())
 	assert.Zero(t, exp.counter(t, "shutdown_dropped_data_points"))
 	assert.Zero(t, sink.Samples.Load())
 

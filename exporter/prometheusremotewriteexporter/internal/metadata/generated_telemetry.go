@@ -100,7 +100,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterPrometheusremotewriteShards, err = builder.meter.Int64UpDownCounter(
 		"otelcol_exporter_prometheusremotewrite_shards",
-		metric.WithDescription("Number of concurrent, ordered remote-write senders (shards) of the exporter. [Development]"),
+		metric.WithDescription("Number of concurrent remote-write requests (shards) per tenant; series stay in order through the ordering lanes. [Development]"),
 		metric.WithUnit("{shard}"),
 	)
 	errs = errors.Join(errs, err)

@@ -104,7 +104,7 @@ func AssertEqualExporterPrometheusremotewriteSentSamples(t *testing.T, tt *compo
 func AssertEqualExporterPrometheusremotewriteShards(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_prometheusremotewrite_shards",
-		Description: "Number of concurrent, ordered remote-write senders (shards) of the exporter. [Development]",
+		Description: "Number of concurrent remote-write requests (shards) per tenant; series stay in order through the ordering lanes. [Development]",
 		Unit:        "{shard}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
