@@ -265,7 +265,10 @@ func BenchmarkExport(b *testing.B) {
 		for _, impl := range []string{"contrib", "ours"} {
 			b.Run(fmt.Sprintf("series=%d/impl=%s", series, impl), func(b *testing.B) {
 				tgt := startTarget(b)
-				exp := newExporter(b, impl, tgt.url)
+				// contrib's timeout bounds a whole export (5 s by default): on a busy machine a
+				// 1M-series round exceeds it and contrib drops data. Both get a generous one
+				// (ours applies it per HTTP attempt).
+				exp := newExporter(b, impl, tgt.url, map[string]any{"timeout": "2m"})
 				defer func() { _ = exp.Shutdown(context.Background()) }()
 				batches := makeBatches(series)
 				producers := runtime.GOMAXPROCS(0)

@@ -31,7 +31,7 @@ func TestRequestsPerExport(t *testing.T) {
 	for _, series := range []int{10, 1_000, 100_000} {
 		md := prwload.Gauges(0, series)
 		for _, impl := range []string{"contrib", "ours"} {
-			// contrib's timeout bounds a whole export: generous, so that a busy machine does not fail it.
+			// As in BenchmarkExport: contrib's timeout bounds a whole export.
 			exp := newExporter(t, impl, tgt.url, map[string]any{"timeout": "2m"})
 			base := time.Now().Add(-time.Hour)
 			// A first export warms up ours' size prediction; it is not counted.
