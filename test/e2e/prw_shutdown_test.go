@@ -164,6 +164,11 @@ extensions:
 		out := c.Output.String()
 		t.Logf("in-memory queue: exited %s after SIGTERM", took.Round(time.Millisecond))
 		assert.Equal(t, 1, strings.Count(out, "remote write failed during shutdown"), "the drop is logged once")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "remote write failed during shutdown") {
+				t.Log(line)
+			}
+		}
 		assert.Contains(t, out, `"dropped_data_points": `)
 		assert.NotContains(t, out, "Exporting failed", "exporterhelper does not log every dropped export")
 	})
