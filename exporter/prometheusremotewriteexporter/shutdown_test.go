@@ -141,3 +141,23 @@ func TestRejectionsLoggedOnceAtErrorLevel(t *testing.T) {
 	assert.Len(t, logs.FilterLevelExact(zap.DebugLevel).FilterMessageSnippet("rejected").All(), exports-1)
 	assert.Empty(t, logs.FilterMessageSnippet("Exporting failed").All())
 }
+
+// With a healthy endpoint, shutdown still delivers everything queued (one attempt each): a
+// rollout loses nothing.
+func TestShutdownDeliversQueueWhenHealthy(t *testing.T) {
+	sink := promtest.NewSink()
+	defer sink.Close()
+	const exports, series = 200, 10
+	exp := startExporter(t, sink.URL(), func(c *Config) {
+		c.RemoteWriteQueue.Enabled = true
+		c.TargetInfo.Enabled = false
+	})
+	for i := range exports {
+		require.NoError(t, exp.ConsumeMetrics(context.Background(), numberedExport(i, series)))
+	}
+	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.EqualValues(t, exports*series, sink.Samples.Load())
+	assert.Zero(t, exp.counter(t, "shutdown_dropped_data_points"))
+	_, ooo := sink.Snapshot()
+	assert.Zero(t, ooo)
+}
