@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -49,6 +50,8 @@ type target struct {
 	count func() int64
 	// cpu returns the target process' CPU seconds (the sink reports its own; nil for VictoriaMetrics).
 	cpu func() float64
+	// requests returns how many requests the target received (the sink only; nil for VictoriaMetrics).
+	requests func() int64
 }
 
 // TestMain stops the sink process after the benchmarks.
@@ -103,29 +106,25 @@ func startSink(b testing.TB) target {
 			}
 			return nil
 		}
-		count := func() int64 {
+		// field i of /count, -1 when the sink does not answer.
+		field := func(i int) float64 {
 			f := read()
 			if f == nil {
 				return -1
 			}
-			s, _ := strconv.ParseInt(f[0], 10, 64)
-			return s
+			v, _ := strconv.ParseFloat(f[i], 64)
+			return v
 		}
-		cpu := func() float64 {
-			f := read()
-			if f == nil {
-				return 0
-			}
-			c, _ := strconv.ParseFloat(f[4], 64)
-			return c
-		}
+		count := func() int64 { return int64(field(0)) }
+		requests := func() int64 { return int64(field(2)) }
+		cpu := func() float64 { return max(field(4), 0) }
 		for range 100 {
 			if count() >= 0 {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		sinkTgt = target{url: base + "/api/v1/write", count: count, cpu: cpu}
+		sinkTgt = target{url: base + "/api/v1/write", count: count, cpu: cpu, requests: requests}
 	})
 	if sinkErr != nil {
 		b.Fatal(sinkErr)
@@ -182,7 +181,8 @@ func setTimestamps(md pmetric.Metrics, ts pcommon.Timestamp) {
 	}
 }
 
-func newExporter(b testing.TB, impl, url string) exporter.Metrics {
+// newExporter creates and starts an exporter with the shared settings plus extra keys.
+func newExporter(b testing.TB, impl, url string, extra ...map[string]any) exporter.Metrics {
 	var f exporter.Factory
 	switch impl {
 	case "ours":
@@ -197,6 +197,9 @@ func newExporter(b testing.TB, impl, url string) exporter.Metrics {
 		"target_info":                      map[string]any{"enabled": false},
 		"remote_write_queue":               map[string]any{"enabled": false},
 		"resource_to_telemetry_conversion": map[string]any{"enabled": false},
+	}
+	for _, e := range extra {
+		maps.Copy(conf, e)
 	}
 	if err := unmarshal(cfg, conf); err != nil {
 		b.Fatal(err)
@@ -262,7 +265,10 @@ func BenchmarkExport(b *testing.B) {
 		for _, impl := range []string{"contrib", "ours"} {
 			b.Run(fmt.Sprintf("series=%d/impl=%s", series, impl), func(b *testing.B) {
 				tgt := startTarget(b)
-				exp := newExporter(b, impl, tgt.url)
+				// contrib's timeout bounds a whole export (5 s by default): on a busy machine a
+				// 1M-series round exceeds it and contrib drops data. Both get a generous one
+				// (ours applies it per HTTP attempt).
+				exp := newExporter(b, impl, tgt.url, map[string]any{"timeout": "2m"})
 				defer func() { _ = exp.Shutdown(context.Background()) }()
 				batches := makeBatches(series)
 				producers := runtime.GOMAXPROCS(0)

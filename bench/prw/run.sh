@@ -7,7 +7,7 @@
 #   PRW_BENCH_SERIES: a regexp on the series count, e.g. '10000$' (default: 10k and 1M).
 #   PRW_SINK_FULL_DECODE=1: the sink unmarshals every request completely instead of counting.
 #   PRW_RSS_RATE (50000 samples/s), PRW_RSS_SECONDS (60), PRW_RSS_WARMUP_SECONDS (15).
-#   PRW_BENCH=0 skips BenchmarkExport (only the RSS comparison).
+#   PRW_BENCH=0 skips BenchmarkExport; PRW_REQUESTS=0 skips the requests-per-export comparison.
 # Run it under the machine's benchmark lock: flock /work/main/.bench.lock bench/prw/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +33,11 @@ awk '/^BenchmarkExport/ {
   gcs = ("gc-cycles" in v) ? sprintf("%.0f", v["gc-cycles"]) : "n/a"
   printf "| %s | %s | %.0f | %.2f | %.2f | %s | %.2f | %.2f | %s | %.0f |\n", s, e, v["samples/s"], v["cpu-s/Msamples"], v["exporter-cpu-s/Msamples"], sink, v["allocs/sample"], v["gc-p99-ms"], gcs, v["peak-heap-MiB"]
 }' "$raw"
+fi
+if [ "${PRW_REQUESTS:-1}" != 0 ]; then
+  echo >&2 "prw: requests per export"
+  echo
+  PRW_REQUESTS=1 ./prw.test -test.run '^TestRequestsPerExport$' -test.v -test.timeout 20m | grep -E '^(\||###|$)'
 fi
 if [ "${PRW_RSS:-1}" != 0 ]; then
   echo >&2 "prw: equal-load RSS comparison (child processes)"

@@ -103,9 +103,9 @@ type Config struct {
 	// allows a persistent queue (storage: file_storage/...).
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 
-	// Shards is the number of concurrent senders; series are assigned to shards by label hash so
-	// that each series' samples stay in order. 0 means max_batch_request_parallelism, else
-	// remote_write_queue.num_consumers.
+	// Shards is the number of concurrent requests (per tenant) and the most parts a large export
+	// is cut into; each series' samples stay in order through the ordering lanes (lanes.go). 0
+	// means max_batch_request_parallelism, else remote_write_queue.num_consumers.
 	Shards int `mapstructure:"shards"`
 
 	// MaxSamplesPerSecond limits the samples sent per second (token bucket); 0 means unlimited.

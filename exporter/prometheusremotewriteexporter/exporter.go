@@ -11,9 +11,9 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
@@ -32,9 +32,9 @@ import (
 )
 
 // prwExporter translates OTLP metrics with Prometheus' own OTLP translator and sends the samples
-// through shards: every series is assigned to one shard by the hash of its labels, and each
-// shard sends its requests one at a time, in order. Samples of a series are therefore never
-// reordered, while the shards send concurrently.
+// through ordering lanes (lanes.go): every series belongs to one lane by the hash of its labels,
+// and a request is sent only after the earlier requests sharing a lane with it, so the samples of
+// a series are never reordered while independent requests are sent concurrently.
 type prwExporter struct {
 	cfg       *Config
 	set       exporter.Settings
@@ -46,23 +46,64 @@ type prwExporter struct {
 	endpoint  string
 	userAgent string
 	limiter   *tokenBucket
-	shards    []*shard
 
-	// order lets concurrent exports translate in parallel but hand their batches to the shards in
-	// the order they started.
-	order handoffOrder
+	// partitions holds one partition per combination of include_metadata_keys values (a single
+	// one without them); each has its own hand-off order and lane scheduler.
+	partMu        sync.Mutex
+	partitions    map[string]*partition
+	tenantsClosed bool           // the tenants' queues are closed (shutdown)
+	tenantsWG     sync.WaitGroup // the tenants' queue consumers
 
-	batches sync.Pool // *batch
+	batches     sync.Pool // *batch
+	sendBuffers sync.Pool // *sendBuffers
 	// Translation state (appender, encoder, name caches) for concurrent exports; kept across
 	// exports (unlike a sync.Pool) so that the name caches stay warm.
 	appenders chan *shardingAppender
 	hashSeed  maphash.Seed
+	// bytesPerPoint (float64 bits) is the encoded size of an OTLP data point seen in recent
+	// exports: it predicts how many requests an export needs (partsFor).
+	bytesPerPoint atomic.Uint64
 
-	ctx      context.Context // canceled at shutdown: aborts retries
-	cancel   context.CancelFunc
-	shardsWG sync.WaitGroup
-	rejects  rejectLog
+	// ctx bounds HTTP attempts; it is canceled at the very end of shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// retryCtx is canceled when shutdown begins: waits between retries (and rate-limit waits) end
+	// at once, and no request is attempted again.
+	retryCtx    context.Context
+	stopRetries context.CancelFunc
+	stopping    atomic.Bool
+	// persistent is true when sending_queue has a storage: at shutdown, exports not delivered are
+	// handed back to it (they stay on disk) instead of being dropped.
+	persistent bool
+	// queued is true when a queue consumes the exports (errors returned go nowhere but its log).
+	queued  bool
+	unsent  shutdownReport
+	rejects rejectLog
 }
+
+// shutdownReport counts what a shutdown did not deliver, for its single log line.
+type shutdownReport struct {
+	droppedExports, droppedPoints atomic.Int64
+	keptExports                   atomic.Int64
+	logOnce                       sync.Once
+}
+
+// partition is the sending state of one tenant (one combination of include_metadata_keys values).
+type partition struct {
+	headers http.Header // the forwarded metadata
+	order   handoffOrder
+	sched   *laneScheduler
+	// abandoned is set when a request failed during shutdown: the backend is considered down and
+	// the partition's remaining data is not attempted any more.
+	abandoned atomic.Bool
+	// queue holds the tenant's exports (Config.tenantQueues); nil otherwise.
+	queue chan queuedExport
+}
+
+// errShutdownInterrupted marks an export that was not completely delivered because the exporter
+// is shutting down. With a persistent queue it is returned as a retryable error, which
+// exporterhelper turns into a shutdown error: the export stays on disk for the next start.
+var errShutdownInterrupted = errors.New("interrupted by shutdown before the data was delivered")
 
 func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -70,13 +111,17 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 		return nil, err
 	}
 	withSuffixes, utf8 := cfg.withSuffixesAndUTF8()
+	q := cfg.queueConfig()
 	e := &prwExporter{
-		cfg:       cfg,
-		set:       set,
-		telemetry: tb,
-		v2:        cfg.remoteWriteV2(),
-		endpoint:  cfg.HTTP.Endpoint,
-		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
+		cfg:        cfg,
+		set:        set,
+		telemetry:  tb,
+		v2:         cfg.remoteWriteV2(),
+		endpoint:   cfg.HTTP.Endpoint,
+		userAgent:  fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
+		persistent: q.HasValue() && q.Get().StorageID != nil,
+		queued:     q.HasValue() || cfg.tenantQueues(),
+		partitions: map[string]*partition{},
 		settings: prw.Settings{
 			Namespace:                       cfg.Namespace,
 			ExternalLabels:                  cfg.ExternalLabels,
@@ -86,18 +131,18 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 			ConvertHistogramsToNHCB:         cfg.ConvertExplicitHistogramsToNHCB,
 			PromoteScopeMetadata:            !cfg.DisableScopeInfo,
 			LabelNameUnderscoreSanitization: true,
-			// target_info is repeated within a batch's time range at this interval, like Prometheus.
-			LookbackDelta: 5 * time.Minute,
 		},
 	}
 	if cfg.MaxSamplesPerSecond > 0 {
 		e.limiter = newTokenBucket(cfg.MaxSamplesPerSecond)
 	}
 	e.batches.New = func() any { return newBatch(e.v2) }
+	e.sendBuffers.New = func() any { return &sendBuffers{} }
 	e.appenders = make(chan *shardingAppender, 2*runtime.GOMAXPROCS(0))
 	e.hashSeed = maphash.MakeSeed()
-	e.order.cond.L = &e.order.mu
+	e.bytesPerPoint.Store(math.Float64bits(initialBytesPerPoint))
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.retryCtx, e.stopRetries = context.WithCancel(e.ctx)
 	return e, nil
 }
 
@@ -107,44 +152,143 @@ func (e *prwExporter) start(ctx context.Context, host component.Host) error {
 	httpCfg.Compression = ""
 	n := e.cfg.shardCount()
 	if httpCfg.MaxIdleConnsPerHost == 0 {
-		httpCfg.MaxIdleConnsPerHost = n // one kept-alive connection per shard
+		httpCfg.MaxIdleConnsPerHost = n // one kept-alive connection per concurrent request
 	}
 	c, err := httpCfg.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
 	if err != nil {
 		return err
 	}
 	e.client = c
-	e.shards = make([]*shard, n)
-	for i := range e.shards {
-		e.shards[i] = &shard{id: i, in: make(chan shardJob, 2)}
-		e.shardsWG.Add(1)
-		go e.runShard(e.shards[i])
-	}
 	e.telemetry.ExporterPrometheusremotewriteShards.Add(ctx, int64(n))
 	return nil
 }
 
-// shutdown runs after exporterhelper has drained its queue: every export has returned, so the
-// shards are idle. Canceling e.ctx aborts retries of an export still running (synchronous mode).
-func (e *prwExporter) shutdown(context.Context) error {
-	e.cancel()
-	// Exports still handing off (synchronous mode) go first; later ones find the shards closed.
-	t := e.order.ticket()
-	e.order.wait(t)
-	for _, s := range e.shards {
-		close(s.in)
+// partitionFor returns the partition of the export's client metadata (include_metadata_keys).
+func (e *prwExporter) partitionFor(ctx context.Context) *partition {
+	headers, key := e.forwardedHeaders(ctx)
+	e.partMu.Lock()
+	defer e.partMu.Unlock()
+	return e.partitionLocked(key, headers)
+}
+
+func (e *prwExporter) partitionLocked(key string, headers http.Header) *partition {
+	p := e.partitions[key]
+	if p == nil {
+		p = &partition{headers: headers}
+		p.order.cond.L = &p.order.mu
+		p.sched = newLaneScheduler(e, p, e.cfg.shardCount())
+		if e.cfg.tenantQueues() {
+			p.queue = make(chan queuedExport, e.cfg.RemoteWriteQueue.QueueSize)
+			e.tenantsWG.Add(1)
+			go e.consumeTenantQueue(p)
+		}
+		e.partitions[key] = p
 	}
-	e.shards = nil
-	e.order.done(t)
-	e.shardsWG.Wait()
+	return p
+}
+
+// queuedExport is an export waiting in a tenant's queue.
+type queuedExport struct {
+	ctx context.Context
+	md  pmetric.Metrics
+}
+
+// errQueueFull refuses an export when its tenant's queue is full (back-pressure to the receiver,
+// like exporterhelper's queue).
+var errQueueFull = errors.New("the remote_write_queue of this tenant (include_metadata_keys values) is full")
+
+// enqueue puts md in the queue of its tenant. With include_metadata_keys, every tenant has its
+// own in-memory queue of remote_write_queue.queue_size exports with its own consumer, so that a
+// tenant whose backend rejects or throttles it (retries) does not hold back the others.
+func (e *prwExporter) enqueue(ctx context.Context, md pmetric.Metrics) error {
+	headers, key := e.forwardedHeaders(ctx)
+	e.partMu.Lock()
+	defer e.partMu.Unlock()
+	if e.tenantsClosed {
+		return consumererror.NewPermanent(errors.New("the prometheus_remote_write exporter is shut down"))
+	}
+	p := e.partitionLocked(key, headers)
+	select {
+	case p.queue <- queuedExport{ctx: context.WithoutCancel(ctx), md: md}:
+		return nil
+	default:
+		return errQueueFull
+	}
+}
+
+func (e *prwExporter) consumeTenantQueue(p *partition) {
+	defer e.tenantsWG.Done()
+	for q := range p.queue {
+		// The outcome was counted and logged by export; nobody is waiting for it.
+		_ = e.export(q.ctx, p, q.md)
+	}
+}
+
+// closeTenantQueues stops accepting exports and waits until the tenants' queues are drained
+// (during shutdown, without retries).
+func (e *prwExporter) closeTenantQueues() {
+	e.partMu.Lock()
+	if !e.tenantsClosed {
+		e.tenantsClosed = true
+		for _, p := range e.partitions {
+			if p.queue != nil {
+				close(p.queue)
+			}
+		}
+	}
+	e.partMu.Unlock()
+	e.tenantsWG.Wait()
+}
+
+// beginShutdown runs before exporterhelper shuts its queue down: retries stop at once, so that
+// the queue's consumers return promptly (see pushMetrics for what becomes of their exports).
+func (e *prwExporter) beginShutdown() {
+	e.stopping.Store(true)
+	e.stopRetries()
+}
+
+// shutdown runs after exporterhelper has stopped its queue: every queued export has returned.
+func (e *prwExporter) shutdown(context.Context) error {
+	e.beginShutdown()
+	e.closeTenantQueues()
+	e.partMu.Lock()
+	parts := make([]*partition, 0, len(e.partitions))
+	for _, p := range e.partitions {
+		parts = append(parts, p)
+	}
+	e.partMu.Unlock()
+	for _, p := range parts {
+		// Exports still handing off (synchronous mode) finish first.
+		t := p.order.ticket()
+		p.order.wait(t)
+		p.order.done(t)
+		p.sched.wait()
+	}
+	e.cancel()
 	if e.client != nil {
 		e.client.CloseIdleConnections()
 	}
+	e.logShutdownReport()
 	e.telemetry.Shutdown()
 	return nil
 }
 
-// exportCall tracks the batches of one export until every shard has sent them.
+// logShutdownReport says once what the shutdown did not deliver.
+func (e *prwExporter) logShutdownReport() {
+	r := &e.unsent
+	r.logOnce.Do(func() {
+		if n := r.droppedExports.Load(); n > 0 {
+			e.set.Logger.Error("remote write failed during shutdown: the undelivered exports were dropped (without a persistent queue nothing can keep them; configure sending_queue with storage: file_storage/<name>)",
+				zap.Int64("dropped_exports", n), zap.Int64("dropped_data_points", r.droppedPoints.Load()), zap.String("endpoint", e.endpoint))
+		}
+		if n := r.keptExports.Load(); n > 0 {
+			e.set.Logger.Info("exports interrupted by shutdown stay in the persistent queue and are sent after the next start",
+				zap.Int64("interrupted_exports", n), zap.String("endpoint", e.endpoint))
+		}
+	})
+}
+
+// exportCall tracks the requests of one export until every one has finished.
 type exportCall struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -161,38 +305,107 @@ func (c *exportCall) done(err error) {
 	c.wg.Done()
 }
 
-// pushMetrics translates md, hands its series to the shards as they fill up and waits until every
-// request is delivered or permanently failed, so that a queue (persistent or not) only forgets
-// data that reached the backend or was reported as dropped.
+// pushMetrics translates md, hands its requests to the lanes as they fill up and waits until
+// every request is delivered or dropped, so that a queue (persistent or not) only forgets data
+// that reached the backend or was reported as dropped.
+//
+// What it returns decides what exporterhelper does and logs. Data the endpoint rejected or that
+// exhausted its retries was already counted (failed_samples) and logged by the exporter, once per
+// kind at error level and then at debug level: behind a queue nil is returned, because
+// exporterhelper would log every failed export at error level again. Without a queue the caller
+// gets the error. An export interrupted by shutdown is kept by a persistent queue (retryable error)
+// or counted as dropped and reported in one log line at the end of the shutdown.
 func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	call := &exportCall{headers: e.forwardedHeaders(ctx)}
-	err := e.translateAndHandOff(ctx, md, call)
-	call.wg.Wait()
-	if call.err != nil {
-		err = errors.Join(err, call.err)
+	if e.ctx.Err() != nil {
+		return consumererror.NewPermanent(errors.New("the prometheus_remote_write exporter is shut down"))
 	}
-	if err != nil {
-		return consumererror.NewPermanent(err)
+	if e.cfg.tenantQueues() {
+		return e.enqueue(ctx, md)
 	}
-	return nil
+	return e.export(ctx, e.partitionFor(ctx), md)
 }
 
-func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metrics, call *exportCall) error {
+// export sends md through partition p and waits for the outcome (see pushMetrics).
+func (e *prwExporter) export(ctx context.Context, p *partition, md pmetric.Metrics) error {
+	var err error
+	if e.stopping.Load() && (e.persistent || p.abandoned.Load()) {
+		// Shutdown: a persistent queue keeps what is not sent yet; without one, the backend
+		// already failed during this shutdown and the rest is not attempted.
+		err = errShutdownInterrupted
+	} else {
+		call := &exportCall{headers: p.headers}
+		err = e.translateAndHandOff(ctx, p, md, call)
+		call.wg.Wait()
+		err = errors.Join(err, call.err)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errShutdownInterrupted) && e.persistent:
+		e.unsent.keptExports.Add(1)
+		return err
+	case errors.Is(err, errShutdownInterrupted):
+		e.unsent.droppedExports.Add(1)
+		e.unsent.droppedPoints.Add(int64(md.DataPointCount()))
+		e.telemetry.ExporterPrometheusremotewriteShutdownDroppedDataPoints.Add(context.Background(), int64(md.DataPointCount()))
+		if e.queued {
+			return nil
+		}
+	case e.queued:
+		return nil
+	}
+	return consumererror.NewPermanent(err)
+}
+
+// initialBytesPerPoint is the guess of partsFor before the first export was measured.
+const initialBytesPerPoint = 100
+
+// partsFor is the number of parts md is cut into. x, the predicted encoded size over
+// max_batch_size_bytes (+5 %, so that a part slightly larger than predicted is not split in two),
+// is the fewest requests md can go in, ceil(x); k parts need k·ceil(x/k) requests (each part ends
+// with a partial one). The largest k up to `shards` that needs at most 15 % more requests than
+// ceil(x) is chosen: an export that fits one request is one request, a medium one is not cut
+// into more requests than contrib sends, and a large one goes out over every sender.
+func (e *prwExporter) partsFor(md pmetric.Metrics) int {
+	x := float64(md.DataPointCount()) * math.Float64frombits(e.bytesPerPoint.Load()) * 1.05 / float64(e.cfg.MaxBatchSizeBytes)
+	fewest := math.Ceil(x)
+	allowed := math.Floor(fewest * 1.15)
+	for k := min(e.cfg.shardCount(), numLanes); k > 1; k-- {
+		if float64(k)*math.Ceil(x/float64(k)) <= allowed {
+			return k
+		}
+	}
+	return 1
+}
+
+// learnSize updates the size prediction with an export of points data points encoded in n bytes.
+func (e *prwExporter) learnSize(points, n int) {
+	if points == 0 || n == 0 {
+		return
+	}
+	observed := float64(n) / float64(points)
+	old := math.Float64frombits(e.bytesPerPoint.Load())
+	e.bytesPerPoint.Store(math.Float64bits((old + 3*observed) / 4))
+}
+
+func (e *prwExporter) translateAndHandOff(ctx context.Context, p *partition, md pmetric.Metrics, call *exportCall) error {
 	app := e.getAppender()
 	defer e.putAppender(app)
 	app.call = call
+	app.part = p
 	app.err = nil
-	app.ticket = e.order.ticket()
+	app.setParts(e.partsFor(md))
+	app.ticket = p.order.ticket()
 	app.myTurn = false
 	defer func() {
 		// Whatever happened, the next export's turn must come.
-		e.order.wait(app.ticket)
+		p.order.wait(app.ticket)
 		app.myTurn = true
 		app.handOffPending()
-		e.order.done(app.ticket)
+		p.order.done(app.ticket)
+		e.learnSize(md.DataPointCount(), app.handedOffBytes)
 	}()
 	tr := app.numbers
-	clear(tr.seenTargetInfo)
 
 	// Gauges and sums go through the fast path at once; the other types are collected for
 	// Prometheus' converter. target_info covers every data point of a resource.
@@ -202,7 +415,8 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 	convertAll := !hasFastPathMetric(md, tr)
 	for _, rm := range md.ResourceMetrics().All() {
 		tr.startResource(rm.Resource())
-		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
+		var latest pcommon.Timestamp
+		hasPoints := false
 		var restRM pmetric.ResourceMetrics
 		for _, sm := range rm.ScopeMetrics().All() {
 			if err := tr.startScope(sm); err != nil {
@@ -212,7 +426,7 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 			var restSM pmetric.ScopeMetrics
 			for _, m := range sm.Metrics().All() {
 				if !e.settings.DisableTargetInfo {
-					earliest, latest = timeRange(m, earliest, latest)
+					latest, hasPoints = newestTimestamp(m, latest, hasPoints)
 				}
 				if tr.fastPath(m.Type()) {
 					if err := tr.translateMetric(m, app); err != nil {
@@ -238,10 +452,11 @@ func (e *prwExporter) translateAndHandOff(ctx context.Context, md pmetric.Metric
 				m.CopyTo(restSM.Metrics().AppendEmpty())
 			}
 		}
-		if err := tr.targetInfo(rm.Resource(), earliest, latest, app, e.seriesHash); err != nil {
+		if err := tr.targetInfo(rm.Resource(), latest, hasPoints, e.seriesHash); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	tr.flushTargetInfo(app)
 	if convertAll {
 		rest = md
 	}
@@ -263,12 +478,13 @@ func (e *prwExporter) getAppender() *shardingAppender {
 	case a := <-e.appenders:
 		return a
 	default:
-		return &shardingAppender{e: e, open: make([]*batch, e.cfg.shardCount()), numbers: newNumberTranslator(e.settings)}
+		return &shardingAppender{e: e, numbers: newNumberTranslator(e.settings)}
 	}
 }
 
 func (e *prwExporter) putAppender(a *shardingAppender) {
 	a.call = nil
+	a.part = nil
 	select {
 	case e.appenders <- a:
 	default:
@@ -342,34 +558,35 @@ func hasFastPathMetric(md pmetric.Metrics, tr *numberTranslator) bool {
 	return false
 }
 
-// timeRange widens [earliest, latest] to the timestamps of m's data points (for target_info).
-func timeRange(m pmetric.Metric, earliest, latest pcommon.Timestamp) (pcommon.Timestamp, pcommon.Timestamp) {
-	widen := func(ts pcommon.Timestamp) {
-		earliest, latest = min(earliest, ts), max(latest, ts)
+// newestTimestamp raises latest to the newest timestamp of m's data points (for target_info);
+// hasPoints becomes true once a data point was seen.
+func newestTimestamp(m pmetric.Metric, latest pcommon.Timestamp, hasPoints bool) (pcommon.Timestamp, bool) {
+	see := func(ts pcommon.Timestamp) {
+		latest, hasPoints = max(latest, ts), true
 	}
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		for _, dp := range m.Gauge().DataPoints().All() {
-			widen(dp.Timestamp())
+			see(dp.Timestamp())
 		}
 	case pmetric.MetricTypeSum:
 		for _, dp := range m.Sum().DataPoints().All() {
-			widen(dp.Timestamp())
+			see(dp.Timestamp())
 		}
 	case pmetric.MetricTypeHistogram:
 		for _, dp := range m.Histogram().DataPoints().All() {
-			widen(dp.Timestamp())
+			see(dp.Timestamp())
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			widen(dp.Timestamp())
+			see(dp.Timestamp())
 		}
 	case pmetric.MetricTypeSummary:
 		for _, dp := range m.Summary().DataPoints().All() {
-			widen(dp.Timestamp())
+			see(dp.Timestamp())
 		}
 	}
-	return earliest, latest
+	return latest, hasPoints
 }
 
 // histogramsOnly copies the explicit-bucket histograms of md (for keep_classic_histograms).
@@ -398,23 +615,30 @@ func histogramsOnly(md pmetric.Metrics) pmetric.Metrics {
 	return out
 }
 
-func (e *prwExporter) forwardedHeaders(ctx context.Context) http.Header {
+// forwardedHeaders returns the values of include_metadata_keys in the export's client metadata,
+// forwarded as request headers like contrib does (each value of each key, under the key's name),
+// and the partition key they make.
+func (e *prwExporter) forwardedHeaders(ctx context.Context) (http.Header, string) {
 	if len(e.cfg.IncludeMetadataKeys) == 0 {
-		return nil
+		return nil, ""
 	}
 	info := client.FromContext(ctx)
 	var h http.Header
+	var key strings.Builder
 	for _, k := range e.cfg.IncludeMetadataKeys {
-		if vs := info.Metadata.Get(k); len(vs) > 0 {
+		vs := info.Metadata.Get(k)
+		// The key distinguishes absent from empty values and cannot be forged by a value
+		// containing the separators: lengths are written before the strings.
+		fmt.Fprintf(&key, "%d:", len(vs))
+		for _, v := range vs {
+			fmt.Fprintf(&key, "%d:%s", len(v), v)
 			if h == nil {
 				h = http.Header{}
 			}
-			for _, v := range vs {
-				h.Add(k, v)
-			}
+			h.Add(k, v)
 		}
 	}
-	return h
+	return h, key.String()
 }
 
 // shardingAppender receives the samples of both translation paths (numberTranslator directly,
@@ -423,10 +647,14 @@ func (e *prwExporter) forwardedHeaders(ctx context.Context) http.Header {
 type shardingAppender struct {
 	e       *prwExporter
 	call    *exportCall
-	open    []*batch
+	part    *partition
+	open    []*batch  // the open request of each part of the export
+	lanes   []laneSet // the lanes of each part
 	enc     seriesEncoder
 	numbers *numberTranslator
 	err     error
+	// handedOffBytes is the encoded size of the export so far (learnSize).
+	handedOffBytes int
 
 	// Hand-off order: batches completed before this export's turn wait in pending.
 	ticket  uint64
@@ -488,13 +716,27 @@ func (a *shardingAppender) appendSample(ls []promLabel, family string, s *sample
 	a.add(ls, family, s)
 }
 
+// setParts prepares the appender for an export cut into k parts.
+func (a *shardingAppender) setParts(k int) {
+	a.handedOffBytes = 0
+	if len(a.open) == k {
+		return
+	}
+	a.open = make([]*batch, k)
+	a.lanes = make([]laneSet, k)
+	for p := range k {
+		a.lanes[p] = partLanes(k, p)
+	}
+}
+
 // add is appendSample returning the series' hash. Both translation paths come here, so a series
-// always lands on the same shard: the one its encoded label set hashes to.
+// always lands in the same lane, the one its encoded label set hashes to, and in the part of the
+// export holding that lane.
 func (a *shardingAppender) add(ls []promLabel, family string, s *sampleArgs) uint64 {
 	cfg := a.e.cfg
 	encodedLabels := a.enc.encodeLabels(ls)
 	hash := maphash.Bytes(a.e.hashSeed, encodedLabels)
-	i := int(hash % uint64(len(a.open)))
+	i := int(hash%numLanes) % len(a.open)
 	created := ""
 	if !a.e.v2 && cfg.CreatedMetric.Enabled && s.st != 0 && s.h == nil && s.fh == nil && !math.IsNaN(s.v) {
 		created = createdSeriesName(getLabel(ls, model.MetricNameLabel), s.meta)
@@ -526,11 +768,11 @@ func (a *shardingAppender) add(ls []promLabel, family string, s *sampleArgs) uin
 }
 
 type pendingBatch struct {
-	shard int
+	lanes laneSet
 	b     *batch
 }
 
-// flush hands the open batch of shard i to its sender, or keeps it until this export's turn.
+// flush hands the open request of part i to the lanes, or keeps it until this export's turn.
 func (a *shardingAppender) flush(i int) {
 	b := a.open[i]
 	a.open[i] = nil
@@ -542,39 +784,26 @@ func (a *shardingAppender) flush(i int) {
 		return
 	}
 	a.e.telemetry.ExporterPrometheusremotewriteTranslatedTimeSeries.Add(context.Background(), int64(b.points()))
+	a.handedOffBytes += b.size()
 	a.call.wg.Add(1)
-	if !a.myTurn && a.e.order.turn.Load() == a.ticket {
+	if !a.myTurn && a.part.order.turn.Load() == a.ticket {
 		a.myTurn = true // the turn stays until this export is done
 	}
 	if !a.myTurn {
-		a.pending = append(a.pending, pendingBatch{shard: i, b: b})
+		a.pending = append(a.pending, pendingBatch{lanes: a.lanes[i], b: b})
 		return
 	}
 	a.handOffPending()
-	a.send(i, b)
+	a.part.sched.submit(b, a.lanes[i], a.call)
 }
 
 // handOffPending sends the batches kept until this export's turn (which the caller holds).
 func (a *shardingAppender) handOffPending() {
 	for _, p := range a.pending {
-		a.send(p.shard, p.b)
+		a.part.sched.submit(p.b, p.lanes, a.call)
 	}
 	clear(a.pending)
 	a.pending = a.pending[:0]
-}
-
-func (a *shardingAppender) send(i int, b *batch) {
-	if a.e.shards == nil {
-		a.e.dropBatch(b, "the exporter is shut down")
-		a.call.done(errors.New("exporter shut down before the data could be sent"))
-		return
-	}
-	select {
-	case a.e.shards[i].in <- shardJob{batch: b, call: a.call}:
-	case <-a.e.ctx.Done():
-		a.e.dropBatch(b, "the exporter is shutting down")
-		a.call.done(errors.New("exporter shut down before the data could be sent"))
-	}
 }
 
 func (a *shardingAppender) flushAll() {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,29 +252,42 @@ func TestShardedOrderingAndBatchSize(t *testing.T) {
 	assert.Greater(t, sink.Requests.Load(), int64(rounds*8), "batches split by size and shard")
 }
 
+// recordingPartition returns a partition of e whose requests are decoded by record instead of
+// being sent.
+func recordingPartition(e *prwExporter, record func(b *batch)) *partition {
+	p := &partition{}
+	p.order.cond.L = &p.order.mu
+	p.sched = newLaneScheduler(e, p, 1)
+	var mu sync.Mutex
+	p.sched.send = func(_ *partition, b *batch, _ http.Header) error {
+		mu.Lock()
+		defer mu.Unlock()
+		record(b)
+		return nil
+	}
+	return p
+}
+
 func TestBatchSizeBound(t *testing.T) {
-	a := &shardingAppender{e: &prwExporter{cfg: &Config{MaxBatchSizeBytes: 5000}}, open: make([]*batch, 1)}
-	a.e.batches.New = func() any { return newBatch(false) }
-	var sizes []int
-	a.e.shards = []*shard{{in: make(chan shardJob, 1000)}}
-	a.call = &exportCall{}
-	tb, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxBatchSizeBytes = 5000
+	e, err := newExporter(cfg, exportertestSettings())
 	require.NoError(t, err)
-	a.e.telemetry = tb.telemetry
-	a.e.hashSeed = tb.hashSeed
-	a.e.ctx = context.Background()
+	var sizes []int
+	total := 0
+	p := recordingPartition(e, func(b *batch) {
+		sizes = append(sizes, len(b.request(nil)))
+		total += b.samples
+	})
+	a := &shardingAppender{e: e, part: p, call: &exportCall{}, ticket: p.order.ticket()}
+	a.setParts(1)
 	for i := range 1000 {
 		ls := labels.FromStrings("__name__", "x", "i", fmt.Sprint(i), "pad", strings.Repeat("p", 50))
 		_, err := a.Append(0, ls, 0, int64(i), 1, nil, nil, storageOpts())
 		require.NoError(t, err)
 	}
 	a.flushAll()
-	close(a.e.shards[0].in)
-	total := 0
-	for j := range a.e.shards[0].in {
-		sizes = append(sizes, len(j.batch.request(nil)))
-		total += j.batch.samples
-	}
+	p.sched.wait()
 	assert.Equal(t, 1000, total)
 	assert.Greater(t, len(sizes), 10)
 	assert.LessOrEqual(t, slices.Max(sizes), 5000)
@@ -346,9 +360,16 @@ func TestRateLimitedThroughput(t *testing.T) {
 func TestHandOffInStartOrder(t *testing.T) {
 	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
 	require.NoError(t, err)
-	e.shards = []*shard{{in: make(chan shardJob, 100)}}
+	sent := make(chan float64, 10)
+	p := recordingPartition(e, func(b *batch) {
+		var req prompb.WriteRequest
+		if assert.NoError(t, req.Unmarshal(b.request(nil))) {
+			sent <- req.Timeseries[0].Samples[0].Value
+		}
+	})
 	newApp := func(value float64) *shardingAppender {
-		a := &shardingAppender{e: e, open: make([]*batch, 1), call: &exportCall{}, ticket: e.order.ticket()}
+		a := &shardingAppender{e: e, part: p, call: &exportCall{}, ticket: p.order.ticket()}
+		a.setParts(1)
 		ls := labels.FromStrings("__name__", "x")
 		_, err := a.Append(0, ls, 0, 1, value, nil, nil, storageOpts())
 		require.NoError(t, err)
@@ -357,27 +378,22 @@ func TestHandOffInStartOrder(t *testing.T) {
 	first, second := newApp(1), newApp(2)
 
 	second.flushAll() // not its turn: kept
-	assert.Empty(t, e.shards[0].in)
+	time.Sleep(10 * time.Millisecond)
+	assert.Empty(t, sent)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.order.wait(second.ticket)
+		p.order.wait(second.ticket)
 		second.myTurn = true
 		second.handOffPending()
-		e.order.done(second.ticket)
+		p.order.done(second.ticket)
 	}()
 	first.flushAll() // its turn: sent at once
-	require.Len(t, e.shards[0].in, 1)
-	e.order.done(first.ticket)
+	assert.Equal(t, 1.0, <-sent)
+	p.order.done(first.ticket)
 	<-done
-	require.Len(t, e.shards[0].in, 2)
-	var values []float64
-	for range 2 {
-		var req prompb.WriteRequest
-		require.NoError(t, req.Unmarshal((<-e.shards[0].in).batch.request(nil)))
-		values = append(values, req.Timeseries[0].Samples[0].Value)
-	}
-	assert.Equal(t, []float64{1, 2}, values)
+	assert.Equal(t, 2.0, <-sent)
+	p.sched.wait()
 }
 
 // A request with only summaries goes to Prometheus' converter uncopied; target_info still comes
@@ -409,4 +425,184 @@ func TestConverterOnlyRequest(t *testing.T) {
 		`test_summary_sum`,
 		`test_summary{quantile="0.5"}`,
 	}, got)
+}
+
+// target_info is sent once per resource per export, whatever the data points' timestamps: zero,
+// decades old, in the future, or mixed. (Prometheus' converter repeats it every 2.5 minutes over
+// the data points' time range: one sample at timestamp 0 used to become ~12 million.)
+func TestTargetInfoOncePerExport(t *testing.T) {
+	now := time.Now()
+	cases := map[string][]time.Time{
+		"zero":    {time.Unix(0, 0)},
+		"ancient": {now.AddDate(-30, 0, 0)},
+		"future":  {now.AddDate(1, 0, 0)},
+		"mixed":   {time.Unix(0, 0), now.AddDate(-30, 0, 0), now, now.AddDate(1, 0, 0)},
+	}
+	for name, stamps := range cases {
+		t.Run(name, func(t *testing.T) {
+			sink := promtest.NewSink()
+			sink.KeepSeries = true
+			sink.SkipOrderCheck = true
+			defer sink.Close()
+			exp := startExporter(t, sink.URL(), nil)
+			const exports, resources = 3, 2
+			for range exports {
+				md := pmetric.NewMetrics()
+				for r := range resources {
+					rm := md.ResourceMetrics().AppendEmpty()
+					rm.Resource().Attributes().PutStr("service.name", fmt.Sprint("svc-", r))
+					rm.Resource().Attributes().PutStr("host.name", "h1")
+					m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+					m.SetName("test_metric")
+					dps := m.SetEmptyGauge().DataPoints()
+					for i, ts := range stamps {
+						dp := dps.AppendEmpty()
+						dp.Attributes().PutInt("i", int64(i))
+						dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+						dp.SetDoubleValue(42)
+					}
+				}
+				require.NoError(t, exp.ConsumeMetrics(context.Background(), md))
+			}
+			series, _ := sink.Snapshot()
+			targetInfo := 0
+			newest := slices.MaxFunc(stamps, func(a, b time.Time) int { return a.Compare(b) }).UnixMilli()
+			for _, s := range series {
+				if s.Labels.Get("__name__") == "target_info" {
+					for _, smp := range s.Samples {
+						targetInfo++
+						assert.Equal(t, newest, smp.Timestamp, "target_info carries the newest data point timestamp")
+					}
+				}
+			}
+			assert.Equal(t, exports*resources, targetInfo, "one target_info per resource per export")
+			assert.EqualValues(t, exports*resources*(len(stamps)+1), sink.Samples.Load(), "data points plus target_info, nothing more")
+			assert.EqualValues(t, exports, sink.Requests.Load(), "one request per export")
+		})
+	}
+}
+
+// An export that fits one request is sent as one request, with the default 5 shards; a large one
+// is cut into parts sent concurrently; and over many exports every series stays in order.
+func TestSmallExportsOneRequest(t *testing.T) {
+	gauges := func(series, round int, base time.Time) pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		dps := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).SetName("load")
+		for s := range series {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutInt("series", int64(s))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(round) * time.Second)))
+			dp.SetDoubleValue(float64(round))
+		}
+		return md
+	}
+	for _, series := range []int{1, 10, 1000} {
+		t.Run(fmt.Sprint(series, " series"), func(t *testing.T) {
+			sink := promtest.NewSink()
+			defer sink.Close()
+			exp := startExporter(t, sink.URL(), func(c *Config) { c.TargetInfo.Enabled = false })
+			const rounds = 5
+			base := time.Now().Add(-time.Hour)
+			for r := range rounds {
+				require.NoError(t, exp.ConsumeMetrics(context.Background(), gauges(series, r, base)))
+			}
+			assert.EqualValues(t, rounds, sink.Requests.Load())
+			assert.EqualValues(t, rounds*series, sink.Samples.Load())
+		})
+	}
+	t.Run("large exports", func(t *testing.T) {
+		sink := promtest.NewSink()
+		defer sink.Close()
+		exp := startExporter(t, sink.URL(), func(c *Config) {
+			c.TargetInfo.Enabled = false
+			c.MaxBatchSizeBytes = 20_000
+			c.Shards = 4
+		})
+		const series, rounds = 2000, 10
+		base := time.Now().Add(-time.Hour)
+		for r := range rounds {
+			require.NoError(t, exp.ConsumeMetrics(context.Background(), gauges(series, r, base)))
+		}
+		_, ooo := sink.Snapshot()
+		assert.Zero(t, ooo, "samples of a series out of order")
+		assert.EqualValues(t, series*rounds, sink.Samples.Load())
+		assert.GreaterOrEqual(t, sink.Requests.Load(), int64(rounds*4), "large exports are cut into parts")
+	})
+}
+
+// The lane scheduler sends requests that share no lane concurrently, and a request only after
+// every earlier request sharing one of its lanes has finished.
+func TestLaneSchedulerOrder(t *testing.T) {
+	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
+	require.NoError(t, err)
+	p := &partition{}
+	p.sched = newLaneScheduler(e, p, 2)
+	release := map[int]chan struct{}{}
+	started := make(chan int, 10)
+	for id := range 4 {
+		release[id] = make(chan struct{})
+	}
+	p.sched.send = func(_ *partition, b *batch, _ http.Header) error {
+		id := b.samples
+		started <- id
+		<-release[id]
+		return nil
+	}
+	call := &exportCall{}
+	submit := func(id int, lanes laneSet) {
+		b := newBatch(false)
+		b.samples = id // the request's name in this test
+		call.wg.Add(1)
+		p.sched.submit(b, lanes, call)
+	}
+	submit(0, 1<<0)
+	submit(1, 1<<1)       // independent of 0: runs concurrently
+	submit(2, 1<<0|1<<1)  // after 0 and 1
+	submit(3, 1<<1|1<<63) // after 2
+	got := []int{<-started, <-started}
+	assert.ElementsMatch(t, []int{0, 1}, got)
+	select {
+	case id := <-started:
+		t.Fatalf("request %d started before the requests sharing its lanes finished", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release[1])
+	select {
+	case id := <-started:
+		t.Fatalf("request %d started while request 0 (lane 0) is in flight", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release[0])
+	assert.Equal(t, 2, <-started)
+	close(release[2])
+	assert.Equal(t, 3, <-started)
+	close(release[3])
+	call.wg.Wait()
+	p.sched.wait()
+}
+
+// partsFor cuts an export into as many parts as the senders allow without needing more than 15 %
+// more requests than the fewest possible.
+func TestPartsFor(t *testing.T) {
+	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings()) // 5 shards, 3 MB
+	require.NoError(t, err)
+	e.learnSize(1, 200) // converges to 200 bytes per data point
+	for range 20 {
+		e.learnSize(1, 200)
+	}
+	for _, c := range []struct{ points, parts int }{
+		{10, 1}, {1_000, 1}, {14_000, 1}, // fits one request
+		{20_000, 2},    // 1.4 requests' worth: two parts of one request each
+		{100_000, 4},   // 7 requests' worth: 4 parts of 2 (8 requests) rather than 5 of 2 (10)
+		{1_000_000, 5}, // 70 requests' worth: 5 parts of 15 (75 requests)
+	} {
+		md := pmetric.NewMetrics()
+		dps := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+		dps.EnsureCapacity(c.points)
+		for range c.points {
+			dps.AppendEmpty()
+		}
+		assert.Equal(t, c.parts, e.partsFor(md), "%d data points", c.points)
+	}
 }

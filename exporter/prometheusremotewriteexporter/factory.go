@@ -79,6 +79,10 @@ func (cfg *Config) queueConfig() configoptional.Optional[exporterhelper.QueueBat
 	if cfg.QueueConfig.HasValue() {
 		return cfg.QueueConfig
 	}
+	if cfg.tenantQueues() {
+		// The exporter queues per tenant itself (prwExporter.enqueue).
+		return configoptional.None[exporterhelper.QueueBatchConfig]()
+	}
 	q := configoptional.Default(exporterhelper.QueueBatchConfig{
 		NumConsumers: 1,
 		QueueSize:    int64(cfg.RemoteWriteQueue.QueueSize),
@@ -88,6 +92,13 @@ func (cfg *Config) queueConfig() configoptional.Optional[exporterhelper.QueueBat
 		q.GetOrInsertDefault()
 	}
 	return q
+}
+
+// tenantQueues tells whether the exporter keeps one in-memory queue per tenant: with
+// include_metadata_keys and remote_write_queue (not sending_queue, whose single queue, possibly
+// persistent, is exporterhelper's).
+func (cfg *Config) tenantQueues() bool {
+	return len(cfg.IncludeMetadataKeys) > 0 && cfg.RemoteWriteQueue.Enabled && !cfg.QueueConfig.HasValue()
 }
 
 func createMetricsExporter(ctx context.Context, set exporter.Settings, c component.Config) (exporter.Metrics, error) {
@@ -102,21 +113,47 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, c compone
 	if err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, prw.pushMetrics,
-		// The per-attempt timeout is applied by the shards; the export as a whole may last as long
-		// as retry_on_failure allows.
+	opts := []exporterhelper.Option{
+		// The per-attempt timeout is applied by the senders; the export as a whole may last as
+		// long as retry_on_failure allows.
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
 		exporterhelper.WithQueue(cfg.queueConfig()),
 		exporterhelper.WithStart(prw.start),
 		exporterhelper.WithShutdown(prw.shutdown),
-	)
+	}
+	if prw.persistent {
+		// The exporter retries by itself and returns a retryable error only for an export
+		// interrupted by shutdown; exporterhelper's retry sender, already stopped then, turns it
+		// into a shutdown error, which makes the persistent queue keep the export on disk.
+		opts = append(opts, exporterhelper.WithRetry(configretry.BackOffConfig{
+			Enabled:         true,
+			InitialInterval: 10 * time.Millisecond,
+			MaxInterval:     100 * time.Millisecond,
+			Multiplier:      2,
+		}))
+	}
+	helper, err := exporterhelper.NewMetrics(ctx, set, cfg, prw.pushMetrics, opts...)
 	if err != nil {
 		return nil, err
 	}
+	exp := stopRetriesFirst{Metrics: helper, prw: prw}
 	labels := cfg.ResourceConstantLabels
 	if labels.IsEmpty() && !cfg.ResourceToTelemetrySettings.IsEmpty() {
 		set.Logger.Warn("resource_to_telemetry_conversion is deprecated; use resource_constant_labels instead")
 		labels = cfg.ResourceToTelemetrySettings
 	}
 	return resourcetotelemetry.WrapMetricsExporter(labels, exp), nil
+}
+
+// stopRetriesFirst stops the exporter's retries before exporterhelper shuts its queue down, which
+// waits for the exports in progress: retried until max_elapsed_time, they would hold the shutdown
+// for minutes while the endpoint fails.
+type stopRetriesFirst struct {
+	exporter.Metrics
+	prw *prwExporter
+}
+
+func (s stopRetriesFirst) Shutdown(ctx context.Context) error {
+	s.prw.beginShutdown()
+	return s.Metrics.Shutdown(ctx)
 }

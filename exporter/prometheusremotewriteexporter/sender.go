@@ -20,30 +20,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// shard sends the batches of the series hashed to it, one request at a time, in order.
-type shard struct {
-	id int
-	in chan shardJob
-}
-
-type shardJob struct {
-	batch *batch
-	call  *exportCall
-}
-
-// sendBuffers are the per-shard encode and compression buffers, reused across requests.
+// sendBuffers are the encode and compression buffers of a request, reused across requests.
 type sendBuffers struct {
 	raw, compressed []byte
-}
-
-func (e *prwExporter) runShard(s *shard) {
-	defer e.shardsWG.Done()
-	var bufs sendBuffers
-	for job := range s.in {
-		err := e.sendBatch(s, job.batch, job.call.headers, &bufs)
-		e.putBatch(job.batch)
-		job.call.done(err)
-	}
 }
 
 const (
@@ -73,15 +52,22 @@ func (e *sendError) Error() string {
 // sendBatch encodes, compresses, rate-limits and sends one batch, retrying 5xx, 429 and network
 // errors with exponential backoff and jitter (at least as long as Retry-After asks) until
 // retry_on_failure.max_elapsed_time. Other 4xx are permanent: the batch is dropped and counted.
-func (e *prwExporter) sendBatch(s *shard, b *batch, extra http.Header, bufs *sendBuffers) error {
-	ctx := e.ctx
+//
+// Once shutdown has begun nothing is retried: an attempt under way may finish (bounded by
+// timeout), a failed one ends the partition's sending (abandoned: its remaining data is not
+// attempted) and the batch is given back as errShutdownInterrupted.
+func (e *prwExporter) sendBatch(p *partition, b *batch, extra http.Header) error {
+	points := b.points()
+	if e.stopping.Load() && p.abandoned.Load() {
+		return e.interruptedAtShutdown(b)
+	}
+	bufs := e.sendBuffers.Get().(*sendBuffers)
+	defer e.sendBuffers.Put(bufs)
 	bufs.raw = b.request(bufs.raw[:0])
 	bufs.compressed = s2.EncodeSnappy(bufs.compressed[:cap(bufs.compressed)], bufs.raw)
 	body := bufs.compressed
-	points := b.points()
-	if err := e.limiter.wait(ctx, points); err != nil {
-		e.dropBatch(b, "the exporter is shutting down")
-		return err
+	if err := e.limiter.wait(e.retryCtx, points); err != nil {
+		return e.interruptedAtShutdown(b)
 	}
 
 	retry := e.cfg.BackOffConfig
@@ -94,9 +80,9 @@ func (e *prwExporter) sendBatch(s *shard, b *batch, extra http.Header, bufs *sen
 	bo.Reset()
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		err := e.post(ctx, body, extra, b)
+		err := e.post(e.ctx, body, extra, b)
 		if err == nil {
-			e.telemetry.ExporterPrometheusremotewriteSentSamples.Add(ctx, int64(points))
+			e.telemetry.ExporterPrometheusremotewriteSentSamples.Add(context.Background(), int64(points))
 			return nil
 		}
 		var se *sendError
@@ -104,29 +90,43 @@ func (e *prwExporter) sendBatch(s *shard, b *batch, extra http.Header, bufs *sen
 			e.reportRejected(b, err)
 			return err
 		}
+		if e.stopping.Load() {
+			p.abandoned.Store(true)
+			return e.interruptedAtShutdown(b)
+		}
 		if !retry.Enabled {
-			e.dropBatch(b, "retry_on_failure is disabled")
+			e.dropBatch(b, "retry-disabled", "retry_on_failure is disabled", err)
 			return err
 		}
 		delay := max(bo.NextBackOff(), se.retryAfter)
 		if retry.MaxElapsedTime > 0 && time.Since(start)+delay > retry.MaxElapsedTime {
-			e.dropBatch(b, fmt.Sprintf("retries exhausted after %s (retry_on_failure.max_elapsed_time)", time.Since(start).Round(time.Millisecond)))
+			e.dropBatch(b, "retries-exhausted", fmt.Sprintf("retries exhausted after %s (retry_on_failure.max_elapsed_time)", time.Since(start).Round(time.Millisecond)), err)
 			return fmt.Errorf("giving up after %d attempts: %w", attempt+1, err)
 		}
 		if attempt == 0 || attempt%10 == 0 {
-			e.set.Logger.Warn("remote write failed, retrying", zap.Int("shard", s.id), zap.Int("attempt", attempt+1),
+			e.set.Logger.Warn("remote write failed, retrying", zap.Int("attempt", attempt+1),
 				zap.Duration("delay", delay), zap.Error(err))
 		}
-		e.telemetry.ExporterPrometheusremotewriteRetries.Add(ctx, 1)
+		e.telemetry.ExporterPrometheusremotewriteRetries.Add(context.Background(), 1)
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
-		case <-ctx.Done():
+		case <-e.retryCtx.Done():
 			t.Stop()
-			e.dropBatch(b, "the exporter shut down while retrying")
-			return fmt.Errorf("exporter shut down while retrying: %w", err)
+			p.abandoned.Store(true)
+			return e.interruptedAtShutdown(b)
 		}
 	}
+}
+
+// interruptedAtShutdown accounts for a batch not delivered because of the shutdown. With a
+// persistent queue it is not lost (its export stays queued); otherwise its samples are counted
+// as failed, and the export's data points are reported once at the end of the shutdown.
+func (e *prwExporter) interruptedAtShutdown(b *batch) error {
+	if !e.persistent {
+		e.telemetry.ExporterPrometheusremotewriteFailedSamples.Add(context.Background(), int64(b.points()))
+	}
+	return errShutdownInterrupted
 }
 
 // post makes one attempt.
@@ -268,10 +268,17 @@ func classifyRejection(status int, body string) (kind, hint string) {
 	return fmt.Sprintf("http-%d", status), "Check the response for the cause."
 }
 
-// dropBatch counts and logs data given up on for a reason other than a rejection.
-func (e *prwExporter) dropBatch(b *batch, reason string) {
+// dropBatch counts and logs data given up on for a reason other than a rejection: the first time
+// for each kind at error level, later at debug level (no log flood during a long incident; the
+// count is in failed_samples).
+func (e *prwExporter) dropBatch(b *batch, kind, reason string, err error) {
 	e.telemetry.ExporterPrometheusremotewriteFailedSamples.Add(context.Background(), int64(b.points()))
-	e.set.Logger.Error("remote write data dropped", zap.String("reason", reason), zap.Int("dropped_samples", b.points()), zap.String("endpoint", e.endpoint))
+	fields := []zap.Field{zap.String("reason", reason), zap.Int("dropped_samples", b.points()), zap.String("endpoint", e.endpoint), zap.Error(err)}
+	if !e.rejects.once("dropped-"+kind, func() {
+		e.set.Logger.Error("remote write data dropped; later drops of this kind are logged at debug level and counted in otelcol_exporter_prometheusremotewrite_failed_samples", fields...)
+	}) {
+		e.set.Logger.Debug("remote write data dropped", fields...)
+	}
 }
 
 // rejectLog remembers which kinds of failures were already logged at a high level.

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -55,7 +54,16 @@ type numberTranslator struct {
 	exLabels  []promLabel
 	exSpans   [][2]int
 
-	seenTargetInfo map[targetInfoKey]struct{}
+	// target_info series of the current export, sent once each by flushTargetInfo.
+	targetInfos     []pendingTargetInfo
+	targetInfoIndex map[targetInfoKey]int
+}
+
+// pendingTargetInfo is a target_info series waiting for the end of the export.
+type pendingTargetInfo struct {
+	ls     []promLabel // cloned: the translator's label scratch is reused
+	family string
+	latest pcommon.Timestamp
 }
 
 // Cache bounds: names come from instrumentation, but a misbehaving producer can send unbounded
@@ -88,10 +96,8 @@ type labelOp struct {
 	onlyIfAbsent bool
 }
 
-type targetInfoKey struct {
-	hash uint64
-	ts   int64
-}
+// targetInfoKey identifies a target_info series (the hash of its labels) within one export.
+type targetInfoKey uint64
 
 func newNumberTranslator(settings prw.Settings) *numberTranslator {
 	return &numberTranslator{
@@ -106,10 +112,10 @@ func newNumberTranslator(settings prw.Settings) *numberTranslator {
 			UnderscoreLabelSanitization: settings.LabelNameUnderscoreSanitization,
 			PreserveMultipleUnderscores: settings.LabelNamePreserveMultipleUnderscores,
 		},
-		metrics:        make(map[metricKey]metricNames),
-		labels:         make(map[string]labelNameResult),
-		les:            make(map[uint64]string),
-		seenTargetInfo: make(map[targetInfoKey]struct{}),
+		metrics:         make(map[metricKey]metricNames),
+		labels:          make(map[string]labelNameResult),
+		les:             make(map[uint64]string),
+		targetInfoIndex: make(map[targetInfoKey]int),
 	}
 }
 
@@ -520,10 +526,14 @@ func (tr *numberTranslator) translateExemplars(exs pmetric.ExemplarSlice, sample
 // msTimestamp converts an OTLP timestamp to milliseconds.
 func msTimestamp(t pcommon.Timestamp) int64 { return int64(t) / 1_000_000 }
 
-// targetInfo emits the target_info series of a resource for the time range of its data points,
-// one sample per half lookback delta, like the converter.
-func (tr *numberTranslator) targetInfo(res pcommon.Resource, earliest, latest pcommon.Timestamp, out numberSink, hash func([]promLabel) uint64) error {
-	if tr.settings.DisableTargetInfo || earliest > latest {
+// targetInfo records the target_info series of a resource; flushTargetInfo sends it once per
+// export, at the newest timestamp of the data points of every resource with these labels, as
+// contrib does. Prometheus' converter instead repeats it every
+// half lookback delta across the data points' time range, which turns one sample with an old
+// explicit timestamp (or timestamp 0) into millions of target_info samples; one sample per export
+// is enough for joins, since every export carries it again.
+func (tr *numberTranslator) targetInfo(res pcommon.Resource, latest pcommon.Timestamp, hasPoints bool, hash func([]promLabel) uint64) error {
+	if tr.settings.DisableTargetInfo || !hasPoints {
 		return nil
 	}
 	attrs := res.Attributes()
@@ -551,25 +561,29 @@ func (tr *numberTranslator) targetInfo(res pcommon.Resource, earliest, latest pc
 	if getLabel(ls, model.JobLabel) == "" && getLabel(ls, model.InstanceLabel) == "" {
 		return nil // target_info needs an identifying label
 	}
-	interval := tr.settings.LookbackDelta / 2
-	if interval <= 0 {
-		interval = 5 * time.Minute / 2
+	// Several ResourceMetrics of one export may carry the same resource: one sample for all.
+	key := targetInfoKey(hash(ls))
+	if i, seen := tr.targetInfoIndex[key]; seen {
+		tr.targetInfos[i].latest = max(tr.targetInfos[i].latest, latest)
+		return nil
 	}
-	h := hash(ls)
-	s := sampleArgs{v: 1, meta: metadata.Metadata{Type: model.MetricTypeGauge, Help: "Target metadata"}}
-	emit := func(ts int64) {
-		key := targetInfoKey{hash: h, ts: ts}
-		if _, seen := tr.seenTargetInfo[key]; seen {
-			return
-		}
-		tr.seenTargetInfo[key] = struct{}{}
-		s.t = ts
-		out.appendSample(ls, name, &s)
+	tr.targetInfoIndex[key] = len(tr.targetInfos)
+	owned := make([]promLabel, len(ls))
+	for i, l := range ls {
+		owned[i] = promLabel{name: strings.Clone(l.name), value: strings.Clone(l.value)}
 	}
-	from, to := earliest.AsTime(), latest.AsTime()
-	for t := from; t.Before(to); t = t.Add(interval) {
-		emit(t.UnixMilli())
-	}
-	emit(to.UnixMilli())
+	tr.targetInfos = append(tr.targetInfos, pendingTargetInfo{ls: owned, family: name, latest: latest})
 	return nil
+}
+
+// flushTargetInfo sends the export's target_info samples and forgets them.
+func (tr *numberTranslator) flushTargetInfo(out numberSink) {
+	s := sampleArgs{v: 1, meta: metadata.Metadata{Type: model.MetricTypeGauge, Help: "Target metadata"}}
+	for _, ti := range tr.targetInfos {
+		s.t = msTimestamp(ti.latest)
+		out.appendSample(ti.ls, ti.family, &s)
+	}
+	clear(tr.targetInfos)
+	tr.targetInfos = tr.targetInfos[:0]
+	clear(tr.targetInfoIndex)
 }

@@ -6,6 +6,7 @@ package prometheusremotewriteexporter
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -95,26 +96,30 @@ func translateFast(settings prw.Settings, md pmetric.Metrics) ([]recordedSample,
 	var errs []error
 	for _, rm := range md.ResourceMetrics().All() {
 		tr.startResource(rm.Resource())
-		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
+		var latest pcommon.Timestamp
+		hasPoints := false
 		for _, sm := range rm.ScopeMetrics().All() {
 			if err := tr.startScope(sm); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			for _, m := range sm.Metrics().All() {
-				earliest, latest = timeRange(m, earliest, latest)
+				latest, hasPoints = newestTimestamp(m, latest, hasPoints)
 				if err := tr.translateMetric(m, &rec); err != nil {
 					errs = append(errs, err)
 				}
 			}
 		}
-		hash := func(ls []promLabel) uint64 { return uint64(len(formatLabels(ls))) ^ uint64(len(ls)) }
-		if err := tr.targetInfo(rm.Resource(), earliest, latest, &rec, hash); err != nil {
+		hash := func(ls []promLabel) uint64 { return maphash.String(testHashSeed, formatLabels(ls)) }
+		if err := tr.targetInfo(rm.Resource(), latest, hasPoints, hash); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	tr.flushTargetInfo(&rec)
 	return rec.got, errorsJoin(errs)
 }
+
+var testHashSeed = maphash.MakeSeed()
 
 func errorsJoin(errs []error) error {
 	if len(errs) == 0 {
@@ -123,14 +128,35 @@ func errorsJoin(errs []error) error {
 	return fmt.Errorf("%v", errs)
 }
 
-// assertSameAsConverter translates md with both paths and requires identical samples.
+// assertSameAsConverter translates md with both paths and requires identical samples, except that
+// the converter repeats target_info across the data points' time range while the exporter sends
+// it once per export: only the converter's newest target_info sample of each series is expected.
 func assertSameAsConverter(t *testing.T, settings prw.Settings, md pmetric.Metrics) {
 	t.Helper()
 	var want recorder
 	_, wantErr := prw.NewPrometheusConverter(&want).FromMetrics(context.Background(), md, settings)
 	got, gotErr := translateFast(settings, md)
 	assert.Equal(t, wantErr != nil, gotErr != nil, "errors: converter %v, fast path %v", wantErr, gotErr)
-	require.Equal(t, sortedSamples(want.got), sortedSamples(got))
+	require.Equal(t, sortedSamples(newestTargetInfo(want.got)), sortedSamples(got))
+}
+
+// newestTargetInfo keeps, of the target_info samples of each series, only the newest.
+func newestTargetInfo(rs []recordedSample) []recordedSample {
+	newest := map[string]recordedSample{}
+	var out []recordedSample
+	for _, r := range rs {
+		if !strings.HasSuffix(r.family, "target_info") {
+			out = append(out, r)
+			continue
+		}
+		if prev, ok := newest[r.series]; !ok || r.t > prev.t {
+			newest[r.series] = r
+		}
+	}
+	for _, r := range newest {
+		out = append(out, r)
+	}
+	return out
 }
 
 func baseSettings() prw.Settings {

@@ -23,19 +23,20 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                             metric.Meter
-	mu                                                sync.Mutex
-	registrations                                     []metric.Registration
-	ExporterPrometheusremotewriteFailedSamples        metric.Int64Counter
-	ExporterPrometheusremotewriteFailedTranslations   metric.Int64Counter
-	ExporterPrometheusremotewriteRetries              metric.Int64Counter
-	ExporterPrometheusremotewriteSentBatches          metric.Int64Counter
-	ExporterPrometheusremotewriteSentSamples          metric.Int64Counter
-	ExporterPrometheusremotewriteShards               metric.Int64UpDownCounter
-	ExporterPrometheusremotewriteTranslatedTimeSeries metric.Int64Counter
-	ExporterPrometheusremotewriteWrittenExemplars     metric.Int64Counter
-	ExporterPrometheusremotewriteWrittenHistograms    metric.Int64Counter
-	ExporterPrometheusremotewriteWrittenSamples       metric.Int64Counter
+	meter                                                  metric.Meter
+	mu                                                     sync.Mutex
+	registrations                                          []metric.Registration
+	ExporterPrometheusremotewriteFailedSamples             metric.Int64Counter
+	ExporterPrometheusremotewriteFailedTranslations        metric.Int64Counter
+	ExporterPrometheusremotewriteRetries                   metric.Int64Counter
+	ExporterPrometheusremotewriteSentBatches               metric.Int64Counter
+	ExporterPrometheusremotewriteSentSamples               metric.Int64Counter
+	ExporterPrometheusremotewriteShards                    metric.Int64UpDownCounter
+	ExporterPrometheusremotewriteShutdownDroppedDataPoints metric.Int64Counter
+	ExporterPrometheusremotewriteTranslatedTimeSeries      metric.Int64Counter
+	ExporterPrometheusremotewriteWrittenExemplars          metric.Int64Counter
+	ExporterPrometheusremotewriteWrittenHistograms         metric.Int64Counter
+	ExporterPrometheusremotewriteWrittenSamples            metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -99,8 +100,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterPrometheusremotewriteShards, err = builder.meter.Int64UpDownCounter(
 		"otelcol_exporter_prometheusremotewrite_shards",
-		metric.WithDescription("Number of concurrent, ordered remote-write senders (shards) of the exporter. [Development]"),
+		metric.WithDescription("Number of concurrent remote-write requests (shards) per tenant; series stay in order through the ordering lanes. [Development]"),
 		metric.WithUnit("{shard}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPrometheusremotewriteShutdownDroppedDataPoints, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_shutdown_dropped_data_points",
+		metric.WithDescription("Number of OTLP data points of exports dropped at shutdown because the endpoint failed while the in-memory queue was drained (a persistent queue keeps them instead). [Development]"),
+		metric.WithUnit("{data_point}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterPrometheusremotewriteTranslatedTimeSeries, err = builder.meter.Int64Counter(

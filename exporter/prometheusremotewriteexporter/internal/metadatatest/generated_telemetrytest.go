@@ -104,7 +104,7 @@ func AssertEqualExporterPrometheusremotewriteSentSamples(t *testing.T, tt *compo
 func AssertEqualExporterPrometheusremotewriteShards(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_prometheusremotewrite_shards",
-		Description: "Number of concurrent, ordered remote-write senders (shards) of the exporter. [Development]",
+		Description: "Number of concurrent remote-write requests (shards) per tenant; series stay in order through the ordering lanes. [Development]",
 		Unit:        "{shard}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -113,6 +113,22 @@ func AssertEqualExporterPrometheusremotewriteShards(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_shards")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterPrometheusremotewriteShutdownDroppedDataPoints(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_prometheusremotewrite_shutdown_dropped_data_points",
+		Description: "Number of OTLP data points of exports dropped at shutdown because the endpoint failed while the in-memory queue was drained (a persistent queue keeps them instead). [Development]",
+		Unit:        "{data_point}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_shutdown_dropped_data_points")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterPrometheusremotewriteSentBatches.Add(context.Background(), 1)
 	tb.ExporterPrometheusremotewriteSentSamples.Add(context.Background(), 1)
 	tb.ExporterPrometheusremotewriteShards.Add(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteShutdownDroppedDataPoints.Add(context.Background(), 1)
 	tb.ExporterPrometheusremotewriteTranslatedTimeSeries.Add(context.Background(), 1)
 	tb.ExporterPrometheusremotewriteWrittenExemplars.Add(context.Background(), 1)
 	tb.ExporterPrometheusremotewriteWrittenHistograms.Add(context.Background(), 1)
@@ -45,6 +46,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPrometheusremotewriteShards(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPrometheusremotewriteShutdownDroppedDataPoints(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPrometheusremotewriteTranslatedTimeSeries(t, testTel,
