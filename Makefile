@@ -25,7 +25,7 @@ GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:meta
 	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
 	receiver/ebpfreceiver bpf bench/ebpf
 
-.PHONY: build run test test-unit test-dist test-e2e prereqs tools generate check-generated lint bench bench-foundation peers soak clean
+.PHONY: build run test test-unit test-dist test-compat test-e2e prereqs tools generate check-generated lint bench bench-foundation peers soak clean
 
 build: $(BINARY)
 
@@ -48,7 +48,7 @@ $(TOOLS)/mdatagen $(TOOLS)/bpf2go $(TOOLS)/builder &: internal/tools/go.mod inte
 	@mkdir -p $(TOOLS)
 	cd internal/tools && go build -o $(TOOLS)/ $(TOOL_PKGS)
 
-test: prereqs check-generated lint build test-unit test-dist test-e2e
+test: prereqs check-generated lint build test-unit test-dist test-compat test-e2e
 
 # Unit and component tests of our own packages. Privileged tests (eBPF) need root: CI runs as root.
 test-unit:
@@ -57,6 +57,12 @@ test-unit:
 # The embedding package of the distribution module (starts an embedded collector).
 test-dist:
 	cd $(DIST) && go test -count=1 -timeout 10m ./...
+
+# Drop-in compatibility: every config key and default of the contrib components we replace
+# (prometheusremotewriteexporter v0.161.0, k8sattributesprocessor v1.0.0) is ours too. A module of
+# its own, so that only this test depends on contrib and the distribution does not.
+test-compat:
+	cd test/configcompat && go test -count=1 -timeout 5m ./...
 
 # End-to-end tests through the built binary.
 test-e2e: $(BINARY)
@@ -91,6 +97,7 @@ lint:
 	go vet -tags e2e ./test/e2e/
 	go vet -tags soak ./test/soak/
 	cd $(DIST) && go vet ./...
+	cd test/configcompat && go vet ./...
 
 peers:
 	./bench/peers/build.sh
