@@ -34,6 +34,7 @@ var upstreamComponents = map[string][]string{
 var ourComponents = map[string][]string{
 	"receivers":  {"ebpf"},
 	"processors": {"k8s_tagging"},
+	"extensions": {"memory_admission"},
 }
 
 type componentsOutput struct {
