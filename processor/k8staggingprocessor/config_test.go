@@ -27,8 +27,6 @@ func loadTestdata(t *testing.T, name string) *Config {
 }
 
 func TestLoadConfig(t *testing.T) {
-	t.Setenv("K8S_TAGGING_TEST_NODE", "node-a")
-
 	def := loadTestdata(t, "")
 	assert.Equal(t, createDefaultConfig(), def)
 	require.NoError(t, confmap.Validate(def))
@@ -53,7 +51,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, HoldOnMissConfig{Timeout: 2 * time.Second, MaxBatches: 128}, agent.HoldOnMiss)
 	_, fs, err = selectors(agent.Filter)
 	require.NoError(t, err)
-	assert.Equal(t, "spec.nodeName=node-a", fs)
+	assert.Empty(t, fs, "node_from_env_var is resolved when the cache starts (podcache.Settings.NodeFromEnvVar), not here")
+	assert.Equal(t, "K8S_TAGGING_TEST_NODE", agent.Filter.NodeFromEnvVar)
 
 	legacy := loadTestdata(t, "legacy_deployment_name")
 	require.NoError(t, confmap.Validate(legacy))
