@@ -19,7 +19,7 @@ export GOFLAGS := -buildvcs=false -trimpath
 GO_SOURCES := $(shell find . -path ./.tools -prune -o -path ./_build -prune -o -path ./.cache -prune -o \
 	\( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.o' \) -print)
 # Our packages with an mdatagen metadata.yaml.
-METADATA := $(shell find receiver processor exporter confmap -name metadata.yaml 2>/dev/null)
+METADATA := $(shell find receiver processor exporter extension confmap -name metadata.yaml 2>/dev/null)
 # Paths written by `make generate`; CI fails when regenerating them changes anything.
 GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:metadata.yaml=documentation.md) \
 	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
