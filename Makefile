@@ -20,13 +20,13 @@ export GOFLAGS := -buildvcs=false -trimpath
 GO_SOURCES := $(shell find . -path ./.tools -prune -o -path ./_build -prune -o -path ./.cache -prune -o \
 	\( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.o' \) -print)
 # Our packages with an mdatagen metadata.yaml.
-METADATA := $(shell find receiver processor exporter confmap -name metadata.yaml 2>/dev/null)
+METADATA := $(shell find receiver processor exporter extension confmap -name metadata.yaml 2>/dev/null)
 # Paths written by `make generate`; CI fails when regenerating them changes anything.
 GENERATED := $(DIST) $(METADATA:metadata.yaml=internal/metadata) $(METADATA:metadata.yaml=documentation.md) \
 	$(METADATA:metadata.yaml=generated_component_test.go) $(METADATA:metadata.yaml=generated_package_test.go) \
 	receiver/ebpfreceiver bpf bench/ebpf
 
-.PHONY: build run test test-unit test-dist test-e2e test-kernels prereqs tools generate check-generated lint bench bench-foundation peers soak clean
+.PHONY: build run test test-unit test-dist test-compat test-e2e test-kernels prereqs tools generate check-generated lint bench bench-foundation peers soak clean
 
 build: $(BINARY)
 
@@ -49,7 +49,7 @@ $(TOOLS)/mdatagen $(TOOLS)/bpf2go $(TOOLS)/builder &: internal/tools/go.mod inte
 	@mkdir -p $(TOOLS)
 	cd internal/tools && go build -o $(TOOLS)/ $(TOOL_PKGS)
 
-test: prereqs check-generated lint build test-unit test-dist test-e2e test-kernels
+test: prereqs check-generated lint build test-unit test-dist test-compat test-e2e test-kernels
 
 # Unit and component tests of our own packages. Privileged tests (eBPF) need root: CI runs as root.
 test-unit:
@@ -58,6 +58,12 @@ test-unit:
 # The embedding package of the distribution module (starts an embedded collector).
 test-dist:
 	cd $(DIST) && go test -count=1 -timeout 10m ./...
+
+# Drop-in compatibility: every config key and default of the contrib components we replace
+# (prometheusremotewriteexporter v0.161.0, k8sattributesprocessor v1.0.0) is ours too. A module of
+# its own, so that only this test depends on contrib and the distribution does not.
+test-compat:
+	cd test/configcompat && go test -count=1 -timeout 5m ./...
 
 # End-to-end tests through the built binary.
 test-e2e: $(BINARY)
@@ -98,6 +104,7 @@ lint:
 	go vet -tags e2e ./test/e2e/
 	go vet -tags soak ./test/soak/
 	cd $(DIST) && go vet ./...
+	cd test/configcompat && go vet ./...
 
 peers:
 	./bench/peers/build.sh

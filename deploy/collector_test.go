@@ -302,6 +302,48 @@ func checkMemory(t *testing.T, cc collectorContainer) {
 	if math.Abs(share-pct) > 1 {
 		t.Errorf("%s: GOMEMLIMIT %s is %.1f%% of the %s limit; memory_limiter uses %v%%", cc, gomemlimit, share, limit, pct)
 	}
+	checkAdmission(t, cc, (pct-spike)/pct*100)
+}
+
+// checkAdmission: every OTLP listener refuses data before reading it through memory_admission,
+// which acts below memory_limiter's soft limit (softShare, in % of GOMEMLIMIT), and the largest
+// request a listener accepts is what memory_admission reserves per request.
+func checkAdmission(t *testing.T, cc collectorContainer, softShare float64) {
+	adm := mapAt(cc.config, "extensions", "memory_admission")
+	admPct, ok := adm["limit_percentage"].(float64)
+	reserve, ok2 := adm["request_reserve_mib"].(float64)
+	if !ok || !ok2 {
+		t.Fatalf("%s: extensions.memory_admission must set limit_percentage (of GOMEMLIMIT) and request_reserve_mib, got %v", cc, adm)
+	}
+	if admPct >= softShare {
+		t.Errorf("%s: memory_admission limit_percentage %v%% of GOMEMLIMIT must be below memory_limiter's soft limit (%.0f%% of GOMEMLIMIT), "+
+			"so data is refused before it is decoded", cc, admPct, softShare)
+	}
+	protocols := mapAt(cc.config, "receivers", "otlp", "protocols")
+	if len(protocols) == 0 {
+		t.Fatalf("%s: no OTLP receiver", cc)
+	}
+	for name, proto := range protocols {
+		p := mapAt(proto)
+		var ids []string
+		middlewares, _ := p["middlewares"].([]any)
+		for _, m := range middlewares {
+			ids = append(ids, fmt.Sprint(mapAt(m)["id"]))
+		}
+		if !slices.Contains(ids, "memory_admission") {
+			t.Errorf("%s: otlp %s: middlewares %v must include memory_admission", cc, name, ids)
+		}
+		switch name {
+		case "grpc":
+			if p["max_recv_msg_size_mib"] != reserve {
+				t.Errorf("%s: otlp grpc max_recv_msg_size_mib %v, memory_admission reserves %v MiB per request", cc, p["max_recv_msg_size_mib"], reserve)
+			}
+		case "http":
+			if p["max_request_body_size"] != reserve*(1<<20) {
+				t.Errorf("%s: otlp http max_request_body_size %v, memory_admission reserves %v MiB per request", cc, p["max_request_body_size"], reserve)
+			}
+		}
+	}
 }
 
 func checkListeners(t *testing.T, cc collectorContainer) {

@@ -120,7 +120,7 @@ func apiKey(api APIConfig) string {
 // filter becomes spec.nodeName=<node>, so an agent only ever receives its own node's pods.
 func selectors(f FilterConfig) (labelSel, fieldSel string, err error) {
 	var fieldTerms []string
-	if node := f.nodeFilter(); node != "" {
+	if node := f.staticNode(); node != "" {
 		fieldTerms = append(fieldTerms, "spec.nodeName="+node)
 	}
 	for _, fl := range f.Fields {

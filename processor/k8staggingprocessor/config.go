@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -382,13 +381,9 @@ func (e *ExtractConfig) validate() []error {
 }
 
 func (f *FilterConfig) validate() []error {
+	// node_from_env_var is not looked up here: `otelcol-custom validate` runs outside the pod (CI),
+	// where the downward-API variable does not exist. Start reads it (nodeFromEnv).
 	var errs []error
-	if f.NodeFromEnvVar != "" {
-		if _, ok := os.LookupEnv(f.NodeFromEnvVar); !ok {
-			errs = append(errs, fmt.Errorf("filter.node_from_env_var: environment variable %q is not set "+
-				"(set it from the downward API: valueFrom.fieldRef.fieldPath: spec.nodeName)", f.NodeFromEnvVar))
-		}
-	}
 	for i, l := range f.Labels {
 		if l.Key == "" {
 			errs = append(errs, fmt.Errorf("filter.labels[%d].key: must not be empty", i))
@@ -414,10 +409,11 @@ func (f *FilterConfig) validate() []error {
 	return errs
 }
 
-// nodeFilter returns the node the agent is restricted to, if any.
-func (f *FilterConfig) nodeFilter() string {
+// staticNode returns filter.node unless node_from_env_var is set: the variable takes precedence
+// (as in contrib) and is resolved when the cache starts (podcache.Settings.NodeFromEnvVar).
+func (f *FilterConfig) staticNode() string {
 	if f.NodeFromEnvVar != "" {
-		return os.Getenv(f.NodeFromEnvVar)
+		return ""
 	}
 	return f.Node
 }

@@ -27,8 +27,6 @@ func loadTestdata(t *testing.T, name string) *Config {
 }
 
 func TestLoadConfig(t *testing.T) {
-	t.Setenv("K8S_TAGGING_TEST_NODE", "node-a")
-
 	def := loadTestdata(t, "")
 	assert.Equal(t, createDefaultConfig(), def)
 	require.NoError(t, confmap.Validate(def))
@@ -53,7 +51,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, HoldOnMissConfig{Timeout: 2 * time.Second, MaxBatches: 128}, agent.HoldOnMiss)
 	_, fs, err = selectors(agent.Filter)
 	require.NoError(t, err)
-	assert.Equal(t, "spec.nodeName=node-a", fs)
+	assert.Empty(t, fs, "node_from_env_var is resolved when the cache starts (podcache.Settings.NodeFromEnvVar), not here")
+	assert.Equal(t, "K8S_TAGGING_TEST_NODE", agent.Filter.NodeFromEnvVar)
 
 	legacy := loadTestdata(t, "legacy_deployment_name")
 	require.NoError(t, confmap.Validate(legacy))
@@ -116,7 +115,8 @@ func TestValidate(t *testing.T) {
 		{name: "exists not allowed on fields", yaml: "filter: {fields: [{key: field, value: v1, op: exists}]}", wantErr: []string{"filter.fields[0].op", `"exists"`}},
 		{name: "label ops ok", yaml: "filter: {labels: [{key: a, value: b}, {key: a, value: b, op: equals}, {key: c, value: d, op: not-equals}, {key: e, op: exists}, {key: f, op: does-not-exist}]}"},
 		{name: "empty label key", yaml: "filter: {labels: [{value: b}]}", wantErr: []string{"filter.labels[0].key"}},
-		{name: "unset node env", yaml: "filter: {node_from_env_var: K8S_TAGGING_DEFINITELY_UNSET}", wantErr: []string{"filter.node_from_env_var", "K8S_TAGGING_DEFINITELY_UNSET"}},
+		// Validation runs outside the pod (`otelcol-custom validate` in CI): the variable is read at Start.
+		{name: "unset node env is valid", yaml: "filter: {node_from_env_var: K8S_TAGGING_DEFINITELY_UNSET}"},
 		{name: "too many sources", yaml: `pod_association: [{sources: [{from: resource_attribute, name: custom-attribute}, {from: resource_attribute, name: ip}, {from: resource_attribute, name: k8s.pod.ip}, {from: resource_attribute, name: host.name}, {from: connection, name: ip}]}]`, wantErr: []string{"pod_association[0].sources", "at most 4"}},
 		{name: "four sources ok", yaml: `pod_association: [{sources: [{from: resource_attribute, name: k8s.pod.uid}, {from: resource_attribute, name: container.id}, {from: resource_attribute, name: k8s.pod.name}, {from: resource_attribute, name: k8s.namespace.name}]}]`},
 		{name: "bad source from", yaml: `pod_association: [{sources: [{from: header, name: ip}]}]`, wantErr: []string{"pod_association[0].sources[0].from", `"header"`}},

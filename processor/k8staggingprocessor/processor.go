@@ -111,7 +111,8 @@ func newTagger(set processor.Settings, cfg *Config) (*tagger, error) {
 		Namespace:         cfg.Filter.Namespace,
 		LabelSelector:     labelSel,
 		FieldSelector:     fieldSel,
-		NodeName:          cfg.Filter.nodeFilter(),
+		NodeName:          cfg.Filter.staticNode(),
+		NodeFromEnvVar:    cfg.Filter.NodeFromEnvVar,
 		DeleteGracePeriod: cfg.PodDeleteGracePeriod,
 	}
 	api := cfg.APIConfig

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -565,4 +566,60 @@ func sumMetricWhere(t *testing.T, tel *componenttest.Telemetry, name, key, val s
 		}
 	}
 	return total
+}
+
+// node_from_env_var is read when the processor starts, not when the configuration is validated
+// or the processor is created: `otelcol-custom validate` runs outside the pod, where the
+// downward-API variable does not exist. Start still fails clearly without it.
+func TestNodeFromEnvVarReadAtStart(t *testing.T) {
+	const envVar = "K8S_TAGGING_TEST_NODE"
+	cfg := testConfig()
+	cfg.Filter.NodeFromEnvVar = envVar
+	cfg.Filter.Node = "ignored-when-the-variable-is-named"
+	require.NoError(t, cfg.Validate(), "valid without the variable")
+
+	startErr := func(t *testing.T) error {
+		t.Helper()
+		p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, new(consumertest.TracesSink))
+		require.NoError(t, err, "created without the variable (validate creates processors)")
+		err = p.Start(context.Background(), componenttest.NewNopHost())
+		require.NoError(t, p.Shutdown(context.Background()))
+		return err
+	}
+	t.Run("unset", func(t *testing.T) {
+		fc := newFakeCluster(t)
+		require.NoError(t, os.Unsetenv(envVar))
+		err := startErr(t)
+		require.Error(t, err)
+		assert.Equal(t, `filter.node_from_env_var: environment variable "K8S_TAGGING_TEST_NODE" is not set `+
+			`(set it from the downward API: valueFrom.fieldRef.fieldPath: spec.nodeName)`, err.Error())
+		assert.Empty(t, fc.core.Actions(), "nothing is listed or watched without the node")
+	})
+	t.Run("empty", func(t *testing.T) {
+		newFakeCluster(t)
+		t.Setenv(envVar, "")
+		err := startErr(t)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `environment variable "K8S_TAGGING_TEST_NODE" is empty`)
+	})
+	t.Run("set after creation", func(t *testing.T) {
+		fc := newFakeCluster(t, newPod("shop", "web", []string{"10.0.0.1"}))
+		h := createProcessors(t, cfg)
+		t.Setenv(envVar, "node-1")
+		h.start(t)
+		assert.Equal(t, "web", attrString(h.sendAll(t, context.Background(), map[string]any{"k8s.pod.ip": "10.0.0.1"})[0], "k8s.pod.name"))
+		var selectors []string
+		for _, a := range fc.core.Actions() {
+			if l, ok := a.(k8stesting.ListAction); ok && a.GetResource().Resource == "pods" {
+				selectors = append(selectors, l.GetListRestrictions().Fields.String())
+			}
+			if w, ok := a.(k8stesting.WatchAction); ok && a.GetResource().Resource == "pods" {
+				selectors = append(selectors, w.GetWatchRestrictions().Fields.String())
+			}
+		}
+		require.NotEmpty(t, selectors)
+		for _, s := range selectors {
+			assert.Equal(t, "spec.nodeName=node-1", s, "the variable's value, read at Start, is the server-side node filter")
+		}
+	})
 }

@@ -34,6 +34,7 @@ var upstreamComponents = map[string][]string{
 var ourComponents = map[string][]string{
 	"receivers":  {"ebpf"},
 	"processors": {"k8s_tagging"},
+	"extensions": {"memory_admission"},
 }
 
 type componentsOutput struct {
@@ -102,17 +103,55 @@ func TestVersion(t *testing.T) {
 	require.Contains(t, out, "otelcol-custom version 0.161.0-custom")
 }
 
-// Every shipped config validates (deploy roles and the default pipeline).
+// Every shipped config validates (deploy roles and the default pipeline), outside any pod: the
+// agent's downward-API variable K8S_NODE_NAME (filter.node_from_env_var) is not set, as in a CI
+// pipeline that validates configs.
 func TestValidateTestdataConfigs(t *testing.T) {
+	unsetEnv(t, "K8S_NODE_NAME")
 	configs, err := filepath.Glob(proctest.RepoPath(t, "testdata", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, configs)
 	for _, cfg := range configs {
 		t.Run(filepath.Base(cfg), func(t *testing.T) {
-			out, code := runCommand(t, []string{"K8S_NODE_NAME=node-1"}, "validate", "--config", cfg)
+			out, code := runCommand(t, nil, "validate", "--config", cfg)
 			require.Equalf(t, 0, code, "validate %s:\n%s", cfg, out)
 		})
 	}
+}
+
+// unsetEnv removes name from the environment the binary inherits, for the duration of the test.
+func unsetEnv(t *testing.T, name string) {
+	t.Helper()
+	t.Setenv(name, "") // restores the previous value when the test ends
+	require.NoError(t, os.Unsetenv(name))
+}
+
+// k8s_tagging reads filter.node_from_env_var when it starts: `validate` passes without the
+// variable, running the same config fails at start and names the fix.
+func TestNodeFromEnvVarValidateAndStart(t *testing.T) {
+	unsetEnv(t, "E2E_NODE_NAME")
+	cfg := writeFile(t, "agent.yaml", fmt.Sprintf(`
+receivers:
+  otlp:
+    protocols: {grpc: {endpoint: "%s"}}
+processors:
+  k8s_tagging:
+    auth_type: kubeConfig
+    filter: {node_from_env_var: E2E_NODE_NAME}
+exporters:
+  nop: {}
+service:
+  telemetry: {metrics: {level: none}}
+  pipelines:
+    traces: {receivers: [otlp], processors: [k8s_tagging], exporters: [nop]}
+`, addr(proctest.FreePort(t))))
+	out, code := runCommand(t, nil, "validate", "--config", cfg)
+	require.Equalf(t, 0, code, "validate without the variable:\n%s", out)
+
+	out, code = runCommand(t, nil, "--config", cfg)
+	require.NotEqualf(t, 0, code, "the collector must not start without the node variable:\n%s", out)
+	assert.Regexp(t, `filter\.node_from_env_var: environment variable \\?"E2E_NODE_NAME\\?" is not set`, out)
+	assert.Contains(t, out, "valueFrom.fieldRef.fieldPath: spec.nodeName")
 }
 
 // Old and new spellings of renamed component types are both accepted.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,12 +41,43 @@ type Settings struct {
 	// NodeName is the agent's node (from the node filter): the node metadata watch is then
 	// restricted to that one node.
 	NodeName string
+	// NodeFromEnvVar names the environment variable that holds the agent's node (filter
+	// node_from_env_var). It is read when the cache starts, not when the processor is created, so
+	// a config can be validated outside the pod; it then sets NodeName and adds spec.nodeName to
+	// FieldSelector.
+	NodeFromEnvVar string
 	// DeleteGracePeriod keeps deleted pods this long.
 	DeleteGracePeriod time.Duration
 }
 
 func (s Settings) key() string {
-	return fmt.Sprintf("%s|ns=%s|ls=%s|fs=%s|node=%s|grace=%s", s.APIKey, s.Namespace, s.LabelSelector, s.FieldSelector, s.NodeName, s.DeleteGracePeriod)
+	return fmt.Sprintf("%s|ns=%s|ls=%s|fs=%s|node=%s|nodeenv=%s|grace=%s", s.APIKey, s.Namespace, s.LabelSelector, s.FieldSelector,
+		s.NodeName, s.NodeFromEnvVar, s.DeleteGracePeriod)
+}
+
+// withNodeFromEnv returns the settings with NodeFromEnvVar resolved into NodeName and the field
+// selector. An unset or empty variable is an error: watching every pod of the cluster instead of
+// the node's would be a silent and expensive misconfiguration.
+func (s Settings) withNodeFromEnv() (Settings, error) {
+	if s.NodeFromEnvVar == "" {
+		return s, nil
+	}
+	node, ok := os.LookupEnv(s.NodeFromEnvVar)
+	if !ok || node == "" {
+		state := "is not set"
+		if ok {
+			state = "is empty"
+		}
+		return s, fmt.Errorf("filter.node_from_env_var: environment variable %q %s "+
+			"(set it from the downward API: valueFrom.fieldRef.fieldPath: spec.nodeName)", s.NodeFromEnvVar, state)
+	}
+	s.NodeName = node
+	terms := []string{"spec.nodeName=" + node}
+	if s.FieldSelector != "" {
+		terms = append(terms, s.FieldSelector)
+	}
+	s.FieldSelector = strings.Join(terms, ",")
+	return s, nil
 }
 
 // Kind is a Kubernetes resource watched metadata-only when a consumer extracts from it.

@@ -72,6 +72,11 @@ func (l *Lease) Start() (*Cache, error) {
 	}
 	e := l.e
 	if !e.started {
+		settings, err := e.settings.withNodeFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		e.settings = settings
 		clients, err := e.newCl()
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package podcache
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -80,4 +81,25 @@ func TestRegistryJoinAfterStart(t *testing.T) {
 	assert.Equal(t, 2, ActiveCaches())
 	wider.Release()
 	assert.Equal(t, 1, ActiveCaches())
+}
+
+// NodeFromEnvVar is read when the cache starts: the node becomes the first field selector term
+// and restricts the node metadata watch; an unset or empty variable fails the start.
+func TestNodeFromEnvVarResolvedAtStart(t *testing.T) {
+	const envVar = "PODCACHE_TEST_NODE"
+	s := Settings{APIKey: t.Name(), FieldSelector: "status.phase=Running", NodeFromEnvVar: envVar}
+	t.Setenv(envVar, "")
+	_, err := s.withNodeFromEnv()
+	require.ErrorContains(t, err, `environment variable "PODCACHE_TEST_NODE" is empty`)
+	require.NoError(t, os.Unsetenv(envVar))
+	_, err = s.withNodeFromEnv()
+	require.ErrorContains(t, err, `environment variable "PODCACHE_TEST_NODE" is not set`)
+
+	lease := Register(s, Needs{}, fakeClients(), zap.NewNop())
+	defer lease.Release()
+	t.Setenv(envVar, "node-7")
+	c, err := lease.Start()
+	require.NoError(t, err)
+	assert.Equal(t, "spec.nodeName=node-7,status.phase=Running", c.settings.FieldSelector)
+	assert.Equal(t, "node-7", c.settings.NodeName)
 }
