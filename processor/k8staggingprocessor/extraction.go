@@ -109,13 +109,13 @@ func compileExtraction(cfg ExtractConfig) *extraction {
 			e.podFields = append(e.podFields, f)
 		}
 	}
-	compile := func(rules []FieldExtractConfig, kind string, into map[string][]fieldRule) {
+	compile := func(rules []FieldExtractConfig, field string, into map[string][]fieldRule) {
 		for _, r := range rules {
 			from := r.From
 			if from == "" {
 				from = fromPod
 			}
-			fr := fieldRule{tagName: r.TagName, key: r.Key, prefix: "k8s." + from + "." + kind + "."}
+			fr := fieldRule{tagName: r.TagName, key: r.Key, prefix: fieldAttrPrefix(from, field)}
 			if r.KeyRegex != "" {
 				// Validate has compiled this already.
 				fr.regex = regexp.MustCompile("^(?:" + r.KeyRegex + ")$")
@@ -123,8 +123,8 @@ func compileExtraction(cfg ExtractConfig) *extraction {
 			into[from] = append(into[from], fr)
 		}
 	}
-	compile(cfg.Labels, "label", e.labels)
-	compile(cfg.Annotations, "annotation", e.annotations)
+	compile(cfg.Labels, fieldLabel, e.labels)
+	compile(cfg.Annotations, fieldAnnotation, e.annotations)
 
 	e.preciseDeployment = e.has(attrDeploymentUID) || len(e.labels[fromDeployment])+len(e.annotations[fromDeployment]) > 0 ||
 		(cfg.DeploymentNameFromReplicaSet != nil && !*cfg.DeploymentNameFromReplicaSet)
