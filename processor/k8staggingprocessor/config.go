@@ -298,7 +298,7 @@ func (e *ExtractConfig) validate() []error {
 				errs = append(errs, fmt.Errorf("%s.from: %q is not valid; use one of %s", path, r.From, strings.Join(validFroms, ", ")))
 			}
 			if r.KeyRegex != "" {
-				if _, err := regexp.Compile("^(?:" + r.KeyRegex + ")$"); err != nil {
+				if _, err := regexp.Compile(wholeKey(r.KeyRegex)); err != nil {
 					errs = append(errs, fmt.Errorf("%s.key_regex: %q is not a valid regular expression: %w", path, r.KeyRegex, err))
 				}
 			}

@@ -540,10 +540,8 @@ func (c *Cache) index(p *Pod, claim bool) {
 	}
 	c.byUID[p.UID] = p
 	put(c.byName, p.Namespace+"/"+p.Name)
-	if !p.HostNetwork {
-		for _, ip := range p.IPs {
-			put(c.byIP, ip)
-		}
+	for _, ip := range p.IdentifyingIPs() {
+		put(c.byIP, ip)
 	}
 	for i := range p.Containers {
 		put(c.byContainer, p.Containers[i].ID)

@@ -41,6 +41,15 @@ type Pod struct {
 	DeletedAt time.Time
 }
 
+// IdentifyingIPs are the pod's addresses that tell it apart: none for a hostNetwork pod, which
+// shares its node's address with the node and every other hostNetwork pod there.
+func (p *Pod) IdentifyingIPs() []string {
+	if p.HostNetwork {
+		return nil
+	}
+	return p.IPs
+}
+
 // Container is one container of a pod (spec and current status).
 type Container struct {
 	Name string
@@ -54,8 +63,10 @@ type Container struct {
 	RestartCount int32
 }
 
-// ContainerByID returns the container with the given id (current or previous instance).
+// ContainerByID returns the container with the given id (current or previous instance); the id
+// may carry a runtime prefix ("containerd://").
 func (p *Pod) ContainerByID(id string) (*Container, bool) {
+	id = stripRuntimePrefix(id)
 	for i := range p.Containers {
 		if p.Containers[i].ID == id || (p.Containers[i].PreviousID != "" && p.Containers[i].PreviousID == id) {
 			return &p.Containers[i], true
