@@ -238,11 +238,11 @@ func findPod(c *podcache.Cache, r assocRule, values []string, ex *extraction) *p
 func sourceMatches(c *podcache.Cache, pod *podcache.Pod, s assocSource, v string, ex *extraction) bool {
 	switch s.kind {
 	case byIP:
-		return !pod.HostNetwork && slices.Contains(pod.IPs, v)
+		return slices.Contains(pod.IdentifyingIPs(), v)
 	case byUID:
 		return pod.UID == v
 	case byContainerID:
-		_, ok := pod.ContainerByID(stripRuntimePrefix(v))
+		_, ok := pod.ContainerByID(v)
 		return ok
 	case byPodName:
 		return pod.Name == v

@@ -47,21 +47,6 @@ const maxAssociationSources = 4
 // maxKubeAPIBurst bounds kube_api_burst: a larger burst is no rate limit at all.
 const maxKubeAPIBurst = 1_000_000
 
-// Metadata sources usable in extract.labels[].from and extract.annotations[].from.
-const (
-	fromPod         = "pod"
-	fromNamespace   = "namespace"
-	fromNode        = "node"
-	fromDeployment  = "deployment"
-	fromReplicaSet  = "replicaset"
-	fromStatefulSet = "statefulset"
-	fromDaemonSet   = "daemonset"
-	fromJob         = "job"
-	fromCronJob     = "cronjob"
-)
-
-var validFroms = []string{fromPod, fromNamespace, fromNode, fromDeployment, fromReplicaSet, fromStatefulSet, fromDaemonSet, fromJob, fromCronJob}
-
 // Config is the configuration of the k8s_tagging processor. Its keys are those of contrib's
 // k8sattributes processor (v0.161.0), so a block moves over by renaming its key; hold_on_miss
 // is our addition.
@@ -174,63 +159,6 @@ type HoldOnMissConfig struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// MaxBatches is how many batches may wait at once; further misses pass on untagged.
 	MaxBatches int `mapstructure:"max_batches"`
-}
-
-// Well-known metadata keys.
-const (
-	attrNamespaceName     = "k8s.namespace.name"
-	attrPodName           = "k8s.pod.name"
-	attrPodUID            = "k8s.pod.uid"
-	attrPodHostname       = "k8s.pod.hostname"
-	attrPodStartTime      = "k8s.pod.start_time"
-	attrPodIP             = "k8s.pod.ip"
-	attrDeploymentName    = "k8s.deployment.name"
-	attrDeploymentUID     = "k8s.deployment.uid"
-	attrReplicaSetName    = "k8s.replicaset.name"
-	attrReplicaSetUID     = "k8s.replicaset.uid"
-	attrDaemonSetName     = "k8s.daemonset.name"
-	attrDaemonSetUID      = "k8s.daemonset.uid"
-	attrStatefulSetName   = "k8s.statefulset.name"
-	attrStatefulSetUID    = "k8s.statefulset.uid"
-	attrJobName           = "k8s.job.name"
-	attrJobUID            = "k8s.job.uid"
-	attrCronJobName       = "k8s.cronjob.name"
-	attrCronJobUID        = "k8s.cronjob.uid"
-	attrNodeName          = "k8s.node.name"
-	attrNodeUID           = "k8s.node.uid"
-	attrContainerName     = "k8s.container.name"
-	attrContainerID       = "container.id"
-	attrImageName         = "container.image.name"
-	attrImageTag          = "container.image.tag"
-	attrImageTags         = "container.image.tags"
-	attrImageRepoDigests  = "container.image.repo_digests"
-	attrServiceNamespace  = "service.namespace"
-	attrServiceName       = "service.name"
-	attrServiceVersion    = "service.version"
-	attrServiceInstanceID = "service.instance.id"
-	attrClusterUID        = "k8s.cluster.uid"
-	attrHostName          = "host.name"
-	attrRestartCount      = "k8s.container.restart_count"
-	// attrClientIP is the attribute contrib's default association reads besides k8s.pod.ip.
-	attrClientIP = "ip"
-)
-
-var supportedMetadata = []string{
-	attrNamespaceName, attrPodName, attrPodUID, attrPodHostname, attrPodStartTime, attrPodIP,
-	attrDeploymentName, attrDeploymentUID, attrReplicaSetName, attrReplicaSetUID,
-	attrDaemonSetName, attrDaemonSetUID, attrStatefulSetName, attrStatefulSetUID,
-	attrJobName, attrJobUID, attrCronJobName, attrCronJobUID, attrNodeName, attrNodeUID,
-	attrContainerName, attrContainerID, attrImageName, attrImageTag, attrImageTags, attrImageRepoDigests,
-	attrServiceNamespace, attrServiceName, attrServiceVersion, attrServiceInstanceID, attrClusterUID,
-}
-
-// defaultMetadata is what contrib v0.161.0 extracts by default (its EmitV1K8sConventions and
-// DontEmitV0K8sConventions gates are beta, i.e. on: container.image.tags, not .tag).
-func defaultMetadata() []string {
-	return []string{
-		attrImageName, attrImageTags, attrDeploymentName, attrNamespaceName,
-		attrNodeName, attrPodName, attrPodStartTime, attrPodUID,
-	}
 }
 
 // Validate rejects entries the processor cannot honour, naming the offending key.
@@ -369,7 +297,7 @@ func (e *ExtractConfig) validate() []error {
 				errs = append(errs, fmt.Errorf("%s.from: %q is not valid; use one of %s", path, r.From, strings.Join(validFroms, ", ")))
 			}
 			if r.KeyRegex != "" {
-				if _, err := regexp.Compile("^(?:" + r.KeyRegex + ")$"); err != nil {
+				if _, err := regexp.Compile(wholeKey(r.KeyRegex)); err != nil {
 					errs = append(errs, fmt.Errorf("%s.key_regex: %q is not a valid regular expression: %w", path, r.KeyRegex, err))
 				}
 			}

@@ -56,6 +56,9 @@ func (r *fieldRule) apply(m map[string]string, attrs pcommon.Map) {
 	}
 }
 
+// wholeKey anchors a key_regex: it must match the whole label or annotation key (as in contrib).
+func wholeKey(keyRegex string) string { return "^(?:" + keyRegex + ")$" }
+
 // extraction is what one processor adds, compiled from its extract section.
 type extraction struct {
 	metadata map[string]bool
@@ -109,26 +112,26 @@ func compileExtraction(cfg ExtractConfig) *extraction {
 			e.podFields = append(e.podFields, f)
 		}
 	}
-	compile := func(rules []FieldExtractConfig, kind string, into map[string][]fieldRule) {
+	compile := func(rules []FieldExtractConfig, field string, into map[string][]fieldRule) {
 		for _, r := range rules {
 			from := r.From
 			if from == "" {
 				from = fromPod
 			}
-			fr := fieldRule{tagName: r.TagName, key: r.Key, prefix: "k8s." + from + "." + kind + "."}
+			fr := fieldRule{tagName: r.TagName, key: r.Key, prefix: fieldAttrPrefix(from, field)}
 			if r.KeyRegex != "" {
 				// Validate has compiled this already.
-				fr.regex = regexp.MustCompile("^(?:" + r.KeyRegex + ")$")
+				fr.regex = regexp.MustCompile(wholeKey(r.KeyRegex))
 			}
 			into[from] = append(into[from], fr)
 		}
 	}
-	compile(cfg.Labels, "label", e.labels)
-	compile(cfg.Annotations, "annotation", e.annotations)
+	compile(cfg.Labels, fieldLabel, e.labels)
+	compile(cfg.Annotations, fieldAnnotation, e.annotations)
 
-	e.preciseDeployment = e.has(attrDeploymentUID) || len(e.labels[fromDeployment])+len(e.annotations[fromDeployment]) > 0 ||
+	e.preciseDeployment = e.has(attrDeploymentUID) || e.readsFrom(fromDeployment) ||
 		(cfg.DeploymentNameFromReplicaSet != nil && !*cfg.DeploymentNameFromReplicaSet)
-	e.preciseCronJob = e.has(attrCronJobUID) || len(e.labels[fromCronJob])+len(e.annotations[fromCronJob]) > 0
+	e.preciseCronJob = e.has(attrCronJobUID) || e.readsFrom(fromCronJob)
 	return e
 }
 
@@ -170,7 +173,7 @@ func (e *extraction) needs() podcache.Needs {
 		fromJob: podcache.KindJob, fromCronJob: podcache.KindCronJob,
 	}
 	for from, kind := range kinds {
-		if len(e.labels[from])+len(e.annotations[from]) == 0 {
+		if !e.readsFrom(from) {
 			continue
 		}
 		var on podcache.ObjectNeeds
@@ -210,59 +213,25 @@ func (e *extraction) applyPod(c *podcache.Cache, pod *podcache.Pod, attrs pcommo
 			putIfAbsent(attrs, f.attr, v)
 		}
 	}
-	if e.has(attrPodIP) && len(pod.IPs) > 0 && !pod.HostNetwork {
-		putIfAbsent(attrs, attrPodIP, pod.IPs[0])
+	if ips := pod.IdentifyingIPs(); e.has(attrPodIP) && len(ips) > 0 {
+		putIfAbsent(attrs, attrPodIP, ips[0])
 	}
-	deploymentName, deploymentUID := pod.DeploymentName, ""
-	var rs, deployment *podcache.Object
-	if pod.ReplicaSetUID != "" && e.preciseDeployment {
-		if o, ok := c.Object(podcache.KindReplicaSet, pod.ReplicaSetUID); ok {
-			rs = o
-			if o.OwnerKind == "Deployment" {
-				deploymentName, deploymentUID = o.OwnerName, o.OwnerUID
-				deployment, _ = c.Object(podcache.KindDeployment, o.OwnerUID)
-			}
-		}
-	}
-	put(attrDeploymentName, deploymentName)
-	put(attrDeploymentUID, deploymentUID)
-
-	cronJobName, cronJobUID := pod.CronJobName, ""
-	var job, cronJob *podcache.Object
-	if pod.JobUID != "" && e.preciseCronJob {
-		if o, ok := c.Object(podcache.KindJob, pod.JobUID); ok {
-			job = o
-			if o.OwnerKind == "CronJob" {
-				cronJobName, cronJobUID = o.OwnerName, o.OwnerUID
-				cronJob, _ = c.Object(podcache.KindCronJob, o.OwnerUID)
-			}
-		}
-	}
-	put(attrCronJobName, cronJobName)
-	put(attrCronJobUID, cronJobUID)
+	deployment := e.follow(c, deploymentChain, e.preciseDeployment, pod.ReplicaSetUID, pod.DeploymentName)
+	put(attrDeploymentName, deployment.name)
+	put(attrDeploymentUID, deployment.uid)
+	cronJob := e.follow(c, cronJobChain, e.preciseCronJob, pod.JobUID, pod.CronJobName)
+	put(attrCronJobName, cronJob.name)
+	put(attrCronJobUID, cronJob.uid)
 	if e.has(attrClusterUID) {
 		put(attrClusterUID, c.ClusterUID())
 	}
 
-	// Objects that are looked up by uid rather than by name.
-	if job == nil && pod.JobUID != "" && len(e.labels[fromJob])+len(e.annotations[fromJob]) > 0 {
-		job, _ = c.Object(podcache.KindJob, pod.JobUID)
-	}
-	if rs == nil && pod.ReplicaSetUID != "" && len(e.labels[fromReplicaSet])+len(e.annotations[fromReplicaSet]) > 0 {
-		rs, _ = c.Object(podcache.KindReplicaSet, pod.ReplicaSetUID)
-	}
-	e.applyObject(fromReplicaSet, rs, attrs)
-	e.applyObject(fromDeployment, deployment, attrs)
-	e.applyObject(fromJob, job, attrs)
-	e.applyObject(fromCronJob, cronJob, attrs)
-	if pod.StatefulSetUID != "" && len(e.labels[fromStatefulSet])+len(e.annotations[fromStatefulSet]) > 0 {
-		o, _ := c.Object(podcache.KindStatefulSet, pod.StatefulSetUID)
-		e.applyObject(fromStatefulSet, o, attrs)
-	}
-	if pod.DaemonSetUID != "" && len(e.labels[fromDaemonSet])+len(e.annotations[fromDaemonSet]) > 0 {
-		o, _ := c.Object(podcache.KindDaemonSet, pod.DaemonSetUID)
-		e.applyObject(fromDaemonSet, o, attrs)
-	}
+	e.applyObject(fromReplicaSet, deployment.via, attrs)
+	e.applyObject(fromDeployment, deployment.top, attrs)
+	e.applyObject(fromJob, cronJob.via, attrs)
+	e.applyObject(fromCronJob, cronJob.top, attrs)
+	e.applyObject(fromStatefulSet, e.objectIfRead(c, fromStatefulSet, podcache.KindStatefulSet, pod.StatefulSetUID), attrs)
+	e.applyObject(fromDaemonSet, e.objectIfRead(c, fromDaemonSet, podcache.KindDaemonSet, pod.DaemonSetUID), attrs)
 
 	for i := range e.labels[fromPod] {
 		e.labels[fromPod][i].apply(pod.Labels, attrs)
@@ -275,8 +244,8 @@ func (e *extraction) applyPod(c *podcache.Cache, pod *podcache.Pod, attrs pcommo
 				putIfAbsent(attrs, attrServiceName, v)
 			}
 		}
-		for _, v := range []string{pod.Labels[labelAppInstance], pod.Labels[labelAppName], cronJobName, pod.JobName,
-			pod.StatefulSetName, pod.DaemonSetName, deploymentName, pod.ReplicaSetName, pod.Name} {
+		for _, v := range []string{pod.Labels[labelAppInstance], pod.Labels[labelAppName], cronJob.name, pod.JobName,
+			pod.StatefulSetName, pod.DaemonSetName, deployment.name, pod.ReplicaSetName, pod.Name} {
 			if v != "" {
 				putIfAbsent(attrs, attrServiceName, v)
 				break
@@ -298,6 +267,56 @@ func (e *extraction) applyPod(c *podcache.Cache, pod *podcache.Pod, attrs pcommo
 			}
 		}
 	}
+}
+
+// ownerChain is how a pod reaches a workload that owns it through another object: a Deployment
+// through the pod's ReplicaSet, a CronJob through its Job.
+type ownerChain struct {
+	viaFrom string        // extract ... from: value naming the intermediate object
+	via     podcache.Kind // the pod's owner: ReplicaSets, Jobs
+	topKind string        // the Kubernetes kind in the intermediate object's controller reference
+	top     podcache.Kind
+}
+
+var (
+	deploymentChain = ownerChain{viaFrom: fromReplicaSet, via: podcache.KindReplicaSet, topKind: "Deployment", top: podcache.KindDeployment}
+	cronJobChain    = ownerChain{viaFrom: fromJob, via: podcache.KindJob, topKind: "CronJob", top: podcache.KindCronJob}
+)
+
+// chainedWorkload is the outcome of following an ownerChain.
+type chainedWorkload struct {
+	via, top  *podcache.Object // nil when not looked up, not watched or not (yet) in the cache
+	name, uid string
+}
+
+// follow resolves ch for a pod whose owner has viaUID. Unless precise, the workload's name is the
+// one derived from the owner's name and its uid stays unknown; the intermediate object is then
+// looked up only when some rule copies its labels or annotations.
+func (e *extraction) follow(c *podcache.Cache, ch ownerChain, precise bool, viaUID, derivedName string) chainedWorkload {
+	out := chainedWorkload{name: derivedName}
+	if viaUID == "" || !(precise || e.readsFrom(ch.viaFrom)) {
+		return out
+	}
+	out.via, _ = c.Object(ch.via, viaUID)
+	if precise && out.via != nil && out.via.OwnerKind == ch.topKind {
+		out.name, out.uid = out.via.OwnerName, out.via.OwnerUID
+		out.top, _ = c.Object(ch.top, out.via.OwnerUID)
+	}
+	return out
+}
+
+// objectIfRead returns the pod's owner of kind (by uid) when some rule copies its labels or annotations.
+func (e *extraction) objectIfRead(c *podcache.Cache, from string, kind podcache.Kind, uid string) *podcache.Object {
+	if uid == "" || !e.readsFrom(from) {
+		return nil
+	}
+	o, _ := c.Object(kind, uid)
+	return o
+}
+
+// readsFrom reports whether some extract rule copies labels or annotations of the object from names.
+func (e *extraction) readsFrom(from string) bool {
+	return len(e.labels[from])+len(e.annotations[from]) > 0
 }
 
 func (e *extraction) applyObject(from string, o *podcache.Object, attrs pcommon.Map) {
@@ -349,7 +368,7 @@ func (e *extraction) applyContainer(pod *podcache.Pod, attrs pcommon.Map) {
 	case name != "":
 		c, ok = pod.ContainerByName(name)
 	case id != "":
-		c, ok = pod.ContainerByID(stripRuntimePrefix(id))
+		c, ok = pod.ContainerByID(id)
 	case len(pod.Containers) == 1:
 		c, ok = &pod.Containers[0], true
 	}
@@ -402,11 +421,4 @@ func stringAttr(attrs pcommon.Map, key string) string {
 		return v.Str()
 	}
 	return ""
-}
-
-func stripRuntimePrefix(id string) string {
-	if i := strings.Index(id, "://"); i >= 0 {
-		return id[i+3:]
-	}
-	return id
 }

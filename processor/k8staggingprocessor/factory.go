@@ -30,12 +30,19 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		APIConfig:              APIConfig{AuthType: AuthTypeServiceAccount},
 		Extract:                ExtractConfig{Metadata: defaultMetadata()},
-		Exclude:                ExcludeConfig{Pods: []ExcludePodConfig{{Name: "jaeger-agent"}, {Name: "jaeger-collector"}}},
+		Exclude:                ExcludeConfig{Pods: defaultExcludedPods()},
 		WaitForMetadataTimeout: 10 * time.Second,
 		WatchSyncPeriod:        5 * time.Minute,
 		PodDeleteGracePeriod:   120 * time.Second,
 		HoldOnMiss:             HoldOnMissConfig{MaxBatches: 64},
 	}
+}
+
+// defaultExcludedPods are contrib's default exclude.pods: the Jaeger agent and collector relay other pods'
+// spans, which would otherwise be tagged with the relay's pod (the connection comes from it). An
+// empty exclude.pods means these too.
+func defaultExcludedPods() []ExcludePodConfig {
+	return []ExcludePodConfig{{Name: "jaeger-agent"}, {Name: "jaeger-collector"}}
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {

@@ -73,7 +73,7 @@ func newTagger(set processor.Settings, cfg *Config) (*tagger, error) {
 	}
 	excludes := cfg.Exclude.Pods
 	if len(excludes) == 0 {
-		excludes = []ExcludePodConfig{{Name: "jaeger-agent"}, {Name: "jaeger-collector"}}
+		excludes = defaultExcludedPods()
 	}
 	for _, e := range excludes {
 		t.excludes = append(t.excludes, regexp.MustCompile(e.Name))

@@ -1,12 +1,7 @@
-// Package podcache keeps a lean, indexed copy of the pods (and, on demand, the namespaces, nodes and
-// workload objects) that the k8s_tagging processor needs. One cache serves every processor instance
-// of the process that uses the same API server settings and filters.
 package podcache // import "github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor/internal/podcache"
 
 import (
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +36,15 @@ type Pod struct {
 	DeletedAt time.Time
 }
 
+// IdentifyingIPs are the pod's addresses that tell it apart: none for a hostNetwork pod, which
+// shares its node's address with the node and every other hostNetwork pod there.
+func (p *Pod) IdentifyingIPs() []string {
+	if p.HostNetwork {
+		return nil
+	}
+	return p.IPs
+}
+
 // Container is one container of a pod (spec and current status).
 type Container struct {
 	Name string
@@ -54,8 +58,10 @@ type Container struct {
 	RestartCount int32
 }
 
-// ContainerByID returns the container with the given id (current or previous instance).
+// ContainerByID returns the container with the given id (current or previous instance); the id
+// may carry a runtime prefix ("containerd://").
 func (p *Pod) ContainerByID(id string) (*Container, bool) {
+	id = stripRuntimePrefix(id)
 	for i := range p.Containers {
 		if p.Containers[i].ID == id || (p.Containers[i].PreviousID != "" && p.Containers[i].PreviousID == id) {
 			return &p.Containers[i], true
@@ -72,139 +78,6 @@ func (p *Pod) ContainerByName(name string) (*Container, bool) {
 		}
 	}
 	return nil, false
-}
-
-// KeyFilter selects the label or annotation keys to keep.
-type KeyFilter struct {
-	All      bool
-	Keys     map[string]struct{}
-	Regexes  []*regexp.Regexp
-	Prefixes []string
-}
-
-// Empty reports whether the filter keeps nothing.
-func (f *KeyFilter) Empty() bool {
-	return !f.All && len(f.Keys) == 0 && len(f.Regexes) == 0 && len(f.Prefixes) == 0
-}
-
-// Match reports whether key is kept.
-func (f *KeyFilter) Match(key string) bool {
-	if f.All {
-		return true
-	}
-	if _, ok := f.Keys[key]; ok {
-		return true
-	}
-	for _, p := range f.Prefixes {
-		if strings.HasPrefix(key, p) {
-			return true
-		}
-	}
-	for _, r := range f.Regexes {
-		if r.MatchString(key) {
-			return true
-		}
-	}
-	return false
-}
-
-// AddKey keeps key.
-func (f *KeyFilter) AddKey(key string) {
-	if f.Keys == nil {
-		f.Keys = map[string]struct{}{}
-	}
-	f.Keys[key] = struct{}{}
-}
-
-func (f *KeyFilter) merge(o KeyFilter) {
-	f.All = f.All || o.All
-	for k := range o.Keys {
-		f.AddKey(k)
-	}
-	f.Regexes = append(f.Regexes, o.Regexes...)
-	f.Prefixes = append(f.Prefixes, o.Prefixes...)
-}
-
-func (f *KeyFilter) signature() string {
-	if f.All {
-		return "*"
-	}
-	var b strings.Builder
-	keys := make([]string, 0, len(f.Keys))
-	for k := range f.Keys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b.WriteString("k:" + k + ";")
-	}
-	for _, r := range f.Regexes {
-		b.WriteString("r:" + r.String() + ";")
-	}
-	for _, p := range f.Prefixes {
-		b.WriteString("p:" + p + ";")
-	}
-	return b.String()
-}
-
-// filterMap copies the kept entries of m, interning keys and values.
-func (f *KeyFilter) filterMap(m map[string]string) map[string]string {
-	if f.Empty() || len(m) == 0 {
-		return nil
-	}
-	var out map[string]string
-	for k, v := range m {
-		if !f.Match(k) {
-			continue
-		}
-		if out == nil {
-			out = make(map[string]string)
-		}
-		out[intern(k)] = intern(v)
-	}
-	return out
-}
-
-// PodNeeds says which parts of a pod consumers read; everything else is dropped on arrival.
-type PodNeeds struct {
-	Labels, Annotations KeyFilter
-	Hostname            bool
-	StartTime           bool
-	Containers          bool
-	RepoDigests         bool
-}
-
-func (n *PodNeeds) merge(o PodNeeds) {
-	n.Labels.merge(o.Labels)
-	n.Annotations.merge(o.Annotations)
-	n.Hostname = n.Hostname || o.Hostname
-	n.StartTime = n.StartTime || o.StartTime
-	n.Containers = n.Containers || o.Containers
-	n.RepoDigests = n.RepoDigests || o.RepoDigests
-}
-
-// covers reports whether n keeps at least everything o needs (used to decide whether a running
-// cache can serve a consumer that registers late).
-func (n *PodNeeds) covers(o PodNeeds) bool {
-	merged := *n
-	merged.Labels = cloneFilter(n.Labels)
-	merged.Annotations = cloneFilter(n.Annotations)
-	merged.merge(o)
-	return merged.signature() == n.signature()
-}
-
-func cloneFilter(f KeyFilter) KeyFilter {
-	out := KeyFilter{All: f.All, Regexes: append([]*regexp.Regexp(nil), f.Regexes...), Prefixes: append([]string(nil), f.Prefixes...)}
-	for k := range f.Keys {
-		out.AddKey(k)
-	}
-	return out
-}
-
-func (n *PodNeeds) signature() string {
-	return "l=" + n.Labels.signature() + "|a=" + n.Annotations.signature() +
-		"|h=" + strconv.FormatBool(n.Hostname) + "|s=" + strconv.FormatBool(n.StartTime) +
-		"|c=" + strconv.FormatBool(n.Containers) + "|d=" + strconv.FormatBool(n.RepoDigests)
 }
 
 const podTemplateHashLabel = "pod-template-hash"

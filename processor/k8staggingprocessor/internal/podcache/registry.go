@@ -34,7 +34,6 @@ type entry struct {
 type Lease struct {
 	e        *entry
 	released bool
-	started  bool
 	listener int
 }
 
@@ -57,7 +56,7 @@ func Register(settings Settings, needs Needs, newClients func() (Clients, error)
 		registry.entries[key] = e
 	}
 	if !e.started {
-		e.needs.merge(needs)
+		e.needs = e.needs.merged(needs)
 	}
 	e.leases++
 	return &Lease{e: e}
@@ -86,7 +85,6 @@ func (l *Lease) Start() (*Cache, error) {
 		e.cache.start()
 		e.started = true
 	}
-	l.started = true
 	return e.cache, nil
 }
 
@@ -96,7 +94,7 @@ func (l *Lease) OnError(f func(error)) {
 	c := l.e.cache
 	registry.Unlock()
 	if c != nil {
-		l.listener = c.addErrorListener(f)
+		l.listener = c.failures.addListener(f)
 	}
 }
 
@@ -111,7 +109,7 @@ func (l *Lease) Release() {
 	e := l.e
 	e.leases--
 	if e.cache != nil && l.listener != 0 {
-		e.cache.removeErrorListener(l.listener)
+		e.cache.failures.removeListener(l.listener)
 	}
 	var stop *Cache
 	if e.leases == 0 {
@@ -131,7 +129,7 @@ func WaitForSync(ctx context.Context, c *Cache) error {
 	case <-c.Synced():
 		return nil
 	case <-ctx.Done():
-		if err := c.LastError(); err != nil {
+		if err := c.failures.lastError(); err != nil {
 			return fmt.Errorf("Kubernetes metadata not synced: %w", err)
 		}
 		return fmt.Errorf("Kubernetes metadata not synced: %w", ctx.Err())

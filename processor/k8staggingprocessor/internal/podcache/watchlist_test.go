@@ -77,7 +77,7 @@ func TestStreamedPodListTrimmedOnArrival(t *testing.T) {
 	}
 	c := newCache(Settings{}, labelNeeds("app"), Clients{}, zap.NewNop())
 	synced := make(chan struct{})
-	store := &recordingPodStore{podStore: &podStore{c: c, once: func() { close(synced) }}}
+	store := &recordingPodStore{podStore: newPodStore(c.podIndex, &c.needs.Pod, zap.NewNop(), func() { close(synced) })}
 	r := cache.NewReflectorWithOptions(src.listWatch(), &corev1.Pod{}, store, cache.ReflectorOptions{Name: t.Name()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
