@@ -25,9 +25,19 @@ build_peer() {
   echo "peers: building $name (several minutes on a cold cache)"
   mkdir -p "$dir"
   cp "$manifest" "$dir/manifest.yaml.new"
-  "$builder" --config "$dir/manifest.yaml.new" --skip-compilation --skip-get-modules >"$dir/ocb.log" 2>&1 || {
-    echo "peers: ocb failed for $name, see $dir/ocb.log"; tail -5 "$dir/ocb.log"; return 1; }
-  (cd "$dir/src" && go mod tidy -e >/dev/null 2>&1; go build -trimpath -ldflags "-s -w" -o "$out/$name" .) || return 1
+  # ocb writes go.mod only when it gets the modules itself; when that fails (a dependency missing
+  # from the proxy), generate the sources alone and make the module here, tolerating what tidy cannot
+  # find. Without a go.mod of its own, go would walk up to the project's module.
+  if ! "$builder" --config "$dir/manifest.yaml.new" --skip-compilation >"$dir/ocb.log" 2>&1; then
+    rm -rf "$dir/src"
+    "$builder" --config "$dir/manifest.yaml.new" --skip-compilation --skip-get-modules >>"$dir/ocb.log" 2>&1 || {
+      echo "peers: ocb failed for $name, see $dir/ocb.log"; tail -5 "$dir/ocb.log"; return 1; }
+    local module
+    module=$(awk '$1 == "module:" {print $2; exit}' "$dir/manifest.yaml.new")
+    (cd "$dir/src" && go mod init "$module" >/dev/null 2>&1 && go mod tidy -e >/dev/null 2>&1) || {
+      echo "peers: go mod init/tidy failed for $name in $dir/src"; return 1; }
+  fi
+  (cd "$dir/src" && go build -trimpath -ldflags "-s -w" -o "$out/$name" .) || return 1
   mv "$dir/manifest.yaml.new" "$dir/manifest.yaml"
   echo "peers: built $out/$name"
 }
