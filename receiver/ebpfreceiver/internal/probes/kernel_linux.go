@@ -116,23 +116,24 @@ func typeName(t btf.Type) string {
 	}
 }
 
-// chooseVariant returns the first variant of p whose arguments are a prefix
-// of the kernel's tracepoint arguments, or the one named forced.
-func (k *kernel) chooseVariant(p Program, forced string) (variant, error) {
+// chooseVariant returns the first variant of p in object o whose arguments
+// are a prefix of the kernel's tracepoint arguments, or the one named forced.
+func (k *kernel) chooseVariant(p Program, o *objectSpecs, forced string) (variant, error) {
 	args, err := k.tracepointArgs(p.Tracepoint)
 	if err != nil {
 		return variant{}, err
 	}
+	variants := p.variants(o)
 	if forced != "" {
-		for _, v := range p.variants {
-			if v.elf == forced {
+		for _, v := range variants {
+			if v.name() == forced {
 				return v, nil
 			}
 		}
 		return variant{}, fmt.Errorf("%s has no variant %s", p.Name, forced)
 	}
 	var want []string
-	for _, v := range p.variants {
+	for _, v := range variants {
 		if v.args == nil || (len(v.args) <= len(args) && slices.Equal(v.args, args[:len(v.args)])) {
 			return v, nil
 		}

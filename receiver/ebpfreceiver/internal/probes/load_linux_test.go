@@ -43,9 +43,11 @@ func TestLoadAttachAll(t *testing.T) {
 	// Variants for older prototypes that also load on newer kernels (they read fewer arguments).
 	older := map[ProgramName]string{ProgSchedSwitch: "handle_sched_switch_task_state",
 		ProgSchedProcessExit: "handle_sched_process_exit_live"}
+	obj, err := loadObjectSpecs(!k.atomics)
+	require.NoError(t, err)
 	for _, p := range Programs {
 		if v, ok := older[p.Name]; ok {
-			if chosen, _ := k.chooseVariant(p, ""); chosen.elf == v {
+			if chosen, _ := k.chooseVariant(p, obj, ""); chosen.name() == v {
 				delete(older, p.Name) // this kernel gets it anyway
 			}
 		}
@@ -128,10 +130,17 @@ func TestKernelFeatures(t *testing.T) {
 	t.Logf("kernel %s: BPF atomics %v (object %s), sched_info %v, resets without socket traced %v",
 		k.release, k.atomics, map[bool]string{true: "Probes", false: "Compat"}[k.atomics], k.hasSchedInfo(),
 		k.tracesResetsWithoutSocket())
+	// The compat object has every program of the other one and its own.
+	obj, err := loadObjectSpecs(true)
+	require.NoError(t, err)
 	for _, p := range Programs {
 		args, err := k.tracepointArgs(p.Tracepoint)
-		v, verr := k.chooseVariant(p, "")
-		t.Logf("  %s(%v) err=%v -> %s %v", p.Tracepoint, args, err, v.elf, verr)
+		v, verr := k.chooseVariant(p, obj, "")
+		name := "-"
+		if verr == nil {
+			name = v.name()
+		}
+		t.Logf("  %s(%v) err=%v -> %s %v", p.Tracepoint, args, err, name, verr)
 		if verr != nil {
 			t.Errorf("%s: %v", p.Name, verr)
 		}
@@ -172,10 +181,10 @@ func TestLoadErrorsNameCause(t *testing.T) {
 		t.Logf("kernel %s: sched_process_exit has group_dead, no variant is rejected for its arguments here", k.release)
 	}
 	if features.HaveMapType(ebpf.TaskStorage) != nil {
-		spec, err := LoadProbes()
+		obj, err := loadObjectSpecs(false)
 		require.NoError(t, err)
-		err = (&Set{}).createMaps(&ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"task_times_map": spec.Maps["task_times_map"]},
-			Programs: map[string]*ebpf.ProgramSpec{"handle_sched_wakeup": spec.Programs["handle_sched_wakeup"]}})
+		err = (&Set{}).createMaps(&ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"task_times_map": obj.TaskTimesMap}},
+			[]*ebpf.ProgramSpec{obj.HandleSchedWakeup})
 		require.ErrorContains(t, err, "kernel < 5.11 has no task storage")
 	} else {
 		t.Logf("kernel %s has task storage", k.release)
