@@ -69,7 +69,7 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 		return
 	}
 
-	var released []slotPos // slots of removed cgroups, released by the collector
+	var released []slotPos // slots of removed cgroups, released by the map reader
 	takenOver := 0
 	for _, n := range []int{10, 7, 5, 9, 3} {
 		cg := pinnedConnections(t, s, taskset, addr, n)
