@@ -45,7 +45,7 @@ func main() {
 	tcpLoops := flag.Int("tcp", 1, "TCP connect/write/close loops")
 	memLoops := flag.Int("mem", 1, "page-allocation churn loops (mmap/touch/munmap 4 MiB)")
 	ops := flag.Bool("ops", false, "instead of the phases: cost of single operations on sched_switch, each program alone "+
-		"for -duration under the ping-pong load, two rounds (bpf/opcost_bench.bpf.c)")
+		"for -duration under the ping-pong load, two rounds (bench/ebpf/bpf/opcost.bpf.c)")
 	overhead := flag.Bool("overhead", false, "instead of the phases: what the programs add per round trip of one ping-pong pair "+
 		"pinned to CPU 0, from the round-trip rate with BPF statistics off, in -rounds rotating rounds")
 	statsCost := flag.Bool("stats-cost", false, "instead of the phases: what program_stats costs the node, with another BPF "+

@@ -232,7 +232,7 @@ func (r *mapReader) retire(found map[uint64]bool) {
 }
 
 // forEachCgroup calls fn with every cgroup's per-CPU values of one signal:
-// those of its hash entry and of the slots it owns (bpf/common.h: stats_for).
+// those of its hash entry and of the slots it owns (bpf/common.bpf.h: stats_for).
 // split returns a slot's owner and stats.
 func forEachCgroup[S, V any](r *mapReader, hash, slots *ebpf.Map, table string, split func(*S) (uint64, *V), fn func(id uint64, per []V)) {
 	all := map[uint64][]V{}

@@ -744,7 +744,7 @@ func testSchedulerGroundTruth(t *testing.T, source string) {
 // A task that was running before the receiver started, and neither forks
 // nor execs, is accounted to its cgroup. The compat object (kernels without
 // BPF atomics) creates scheduler entries outside sched_switch, from a timer
-// interrupt (bpf/sched.h: handle_hrtimer_expire_entry): this runs that
+// interrupt (bpf/sched.bpf.h: handle_hrtimer_expire_entry): this runs that
 // object on every kernel.
 func TestSchedulerTaskOlderThanReceiver(t *testing.T) {
 	requireRoot(t)
@@ -815,7 +815,7 @@ func TestProcessLogsGroundTruth(t *testing.T) {
 // A process's exit is counted and logged once, when its last thread leaves,
 // also when threads exit on their own before and the rest together at the
 // end (exit_group). Before Linux 6.16 the tracepoint does not say which
-// thread is the last (bpf/sched.h: handle_sched_process_exit_live): that
+// thread is the last (bpf/sched.bpf.h: handle_sched_process_exit_live): that
 // variant runs here on every kernel, besides the one the kernel chose.
 func TestProcessExitCountedOnce(t *testing.T) {
 	const live = "handle_sched_process_exit_live"

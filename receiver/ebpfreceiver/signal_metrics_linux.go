@@ -12,7 +12,7 @@ import (
 // and its slots', see forEachCgroup) into data points. A cgroup whose values
 // are all zero gets no resource.
 
-// The owner and the stats of each signal's slot (bpf/common.h: stats_for).
+// The owner and the stats of each signal's slot (bpf/common.bpf.h: stats_for).
 func schedSlot(s *probes.ProbesSchedSlot) (uint64, *probes.ProbesSchedStats) {
 	return s.Owner, &s.Stats
 }

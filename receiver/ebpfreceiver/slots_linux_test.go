@@ -59,7 +59,7 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 	require.NotNil(t, set)
 	addr, _ := tcpServer(t)
 	if set.Compat {
-		// Kernels without BPF atomics get no slot tables (bpf/common.h):
+		// Kernels without BPF atomics get no slot tables (bpf/common.bpf.h):
 		// every update goes to the hash, and the counts stay exact.
 		require.Nil(t, set.TCPSlots, "compat object: no slot tables")
 		require.Nil(t, set.ReleasedSlots, "compat object: no slot tables")

@@ -21,7 +21,7 @@ const SlotTaking = ^uint64(1)
 // OverflowCgroupID is the key that collects data of cgroups beyond the map capacity.
 const OverflowCgroupID = ^uint64(0)
 
-// Indexes of the overflow counter array, as enum overflow_kind in bpf/common.h.
+// Indexes of the overflow counter array, as enum overflow_kind in bpf/common.bpf.h.
 const (
 	OverflowTCP = iota
 	OverflowTCPPeer
@@ -36,7 +36,7 @@ const (
 	OverflowKinds
 )
 
-// Event types, as enum event_type in bpf/common.h.
+// Event types, as enum event_type in bpf/common.bpf.h.
 const (
 	EventExec     = 1
 	EventExit     = 2
@@ -74,7 +74,7 @@ type Options struct {
 	TCPPeerMaxSeries       uint32
 	MaxCgroups             uint32
 	// SlotsPerCPU sizes the per-CPU slot tables in front of the per-cgroup
-	// hashes (bpf/common.h); rounded up to a power of two >= 2. 0 picks
+	// hashes (bpf/common.bpf.h); rounded up to a power of two >= 2. 0 picks
 	// DefaultSlotsPerCPU, capped by MaxCgroups.
 	SlotsPerCPU    uint32
 	RingBufferSize uint32
@@ -118,7 +118,7 @@ type Set struct {
 	TCPPeerStats *ebpf.Map
 	MemoryStats  *ebpf.Map
 	// Per-CPU slot tables in front of the stats hashes and the slots' release
-	// marks (bpf/common.h: stats_for); nil in the Compat object.
+	// marks (bpf/common.bpf.h: stats_for); nil in the Compat object.
 	SchedSlots, TCPSlots, MemorySlots *ebpf.Map
 	ReleasedSlots                     *ebpf.Map
 	Overflow                          *ebpf.Map
