@@ -40,11 +40,12 @@ func TestLoadAttachAll(t *testing.T) {
 	if k.atomics {
 		cases["all, compat object"] = func() Options { o := all(base); o.Compat = true; return o }()
 	}
-	// Variants for older prototypes that also load on newer kernels (they read fewer arguments).
-	older := map[ProgramName]string{ProgSchedSwitch: "handle_sched_switch_task_state",
-		ProgSchedProcessExit: "handle_sched_process_exit_live"}
+	// Names, by the typed bindings, of what the cases check for.
 	obj, err := loadObjectSpecs(!k.atomics)
 	require.NoError(t, err)
+	// Variants for older prototypes that also load on newer kernels (they read fewer arguments).
+	older := map[ProgramName]string{ProgSchedSwitch: obj.HandleSchedSwitchTaskState.Name,
+		ProgSchedProcessExit: obj.HandleSchedProcessExitLive.Name}
 	for _, p := range Programs {
 		if v, ok := older[p.Name]; ok {
 			if chosen, _ := k.chooseVariant(p, obj, ""); chosen.name() == v {
@@ -88,23 +89,23 @@ func TestLoadAttachAll(t *testing.T) {
 				t.Errorf("compat object %v with Options.Compat %v", s.Compat, o.Compat)
 			}
 			// Only the maps of loaded programs exist.
-			for m, needed := range map[string]bool{
-				"sched_stats_map":    o.Scheduler,
-				"tcp_stats_map":      o.TCP,
-				"tcp_peer_stats_map": o.TCP,
-				"conn_map":           o.TCP,
-				"memory_stats_map":   o.Memory,
-				"reclaim_start_map":  o.Memory,
-				"task_times_map":     o.Scheduler,
-				"sched_slots":        o.Scheduler && !s.Compat,
-				"tcp_slots":          o.TCP && !s.Compat,
-				"memory_slots":       o.Memory && !s.Compat,
-				"released_slots":     !s.Compat,
-				"exiting_processes":  s.Variants[ProgSchedProcessExit] == "handle_sched_process_exit_live",
-				"sigkill_targets":    s.Variants[ProgMarkVictim] == "handle_mark_victim_pid",
+			for m, needed := range map[*ebpf.MapSpec]bool{
+				obj.SchedStatsMap:    o.Scheduler,
+				obj.TcpStatsMap:      o.TCP,
+				obj.TcpPeerStatsMap:  o.TCP,
+				obj.ConnMap:          o.TCP,
+				obj.MemoryStatsMap:   o.Memory,
+				obj.ReclaimStartMap:  o.Memory,
+				obj.TaskTimesMap:     o.Scheduler,
+				obj.SchedSlots:       o.Scheduler && !s.Compat,
+				obj.TcpSlots:         o.TCP && !s.Compat,
+				obj.MemorySlots:      o.Memory && !s.Compat,
+				obj.ReleasedSlots:    !s.Compat,
+				obj.ExitingProcesses: s.Variants[ProgSchedProcessExit] == obj.HandleSchedProcessExitLive.Name,
+				obj.SigkillTargets:   s.Variants[ProgMarkVictim] == obj.HandleMarkVictimPid.Name,
 			} {
-				if _, ok := s.maps[m]; ok != needed {
-					t.Errorf("map %s created: %v, want %v", m, ok, needed)
+				if _, ok := s.maps[m.Name]; ok != needed {
+					t.Errorf("map %s created: %v, want %v", m.Name, ok, needed)
 				}
 			}
 			for logical, elf := range s.Variants {
