@@ -9,10 +9,10 @@
  * Discrete events (exec, exit, OOM, TCP resets, closed connections) go through
  * one ring buffer that drops and counts when full instead of blocking.
  */
-#include "common.h"
-#include "sched.h"
-#include "tcp.h"
-#include "memory.h"
+#include "common.bpf.h"
+#include "sched.bpf.h"
+#include "tcp.bpf.h"
+#include "memory.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
