@@ -3,8 +3,6 @@ package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelc
 import (
 	"context"
 	"errors"
-	"fmt"
-	"hash/maphash"
 	"net/http"
 
 	"go.opentelemetry.io/collector/component"
@@ -44,7 +42,6 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 		return nil, err
 	}
 	q := cfg.queueConfig()
-	v2 := cfg.remoteWriteV2()
 	e := &prwExporter{
 		cfg:       cfg,
 		set:       set,
@@ -55,30 +52,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	retryCtx, stopRetries := context.WithCancel(ctx)
 	e.cancel, e.stopRetries = cancel, stopRetries
-	e.sender = &sender{
-		endpoint:  cfg.HTTP.Endpoint,
-		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
-		v2:        v2,
-		timeout:   cfg.TimeoutSettings.Timeout,
-		retry:     cfg.BackOffConfig,
-		logger:    set.Logger,
-		telemetry: tb,
-		ctx:       ctx,
-		retryCtx:  retryCtx,
-	}
-	e.sender.buffers.New = func() any { return &sendBuffers{} }
-	if cfg.MaxSamplesPerSecond > 0 {
-		e.sender.limiter = newTokenBucket(cfg.MaxSamplesPerSecond)
-	}
-	e.translator = newTranslator(cfg, appendOptions{
-		v2:            v2,
-		maxBatchBytes: cfg.MaxBatchSizeBytes,
-		createdSeries: !v2 && cfg.CreatedMetric.Enabled,
-		sendMetadata:  !v2 && cfg.SendMetadata,
-		seed:          maphash.MakeSeed(),
-		translated:    tb.ExporterPrometheusremotewriteTranslatedTimeSeries,
-	}, set.Logger, tb.ExporterPrometheusremotewriteFailedTranslations)
-	batches := newBatchPool(v2, cfg.MaxBatchSizeBytes)
+	e.sender = newSender(cfg, set, tb, ctx, retryCtx)
+	e.translator = newTranslator(cfg, set.Logger, tb)
+	batches := newBatchPool(cfg.remoteWriteV2(), cfg.MaxBatchSizeBytes)
 	shards := cfg.shardCount()
 	e.tenants = &tenants{
 		keys: cfg.IncludeMetadataKeys,
@@ -88,7 +64,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 		export: e.export,
 	}
 	if cfg.tenantQueues() {
-		e.tenants.queueSize = cfg.RemoteWriteQueue.QueueSize
+		e.tenants.queued, e.tenants.queueSize = true, cfg.RemoteWriteQueue.QueueSize
 	}
 	return e, nil
 }
@@ -146,7 +122,7 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 	if e.sender.ctx.Err() != nil {
 		return consumererror.NewPermanent(errors.New("the prometheus_remote_write exporter is shut down"))
 	}
-	if e.tenants.queueSize > 0 {
+	if e.tenants.queued {
 		return e.tenants.enqueue(ctx, md)
 	}
 	return e.export(ctx, e.tenants.shardSetFor(ctx), md)

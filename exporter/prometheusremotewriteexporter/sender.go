@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter/internal/metadata"
@@ -42,6 +43,27 @@ type sender struct {
 
 	buffers sync.Pool // *sendBuffers
 	rejects rejectLog
+}
+
+// newSender returns the sender of cfg; ctx bounds its attempts, retryCtx its retries (see sender).
+// Its HTTP client is set when the exporter starts.
+func newSender(cfg *Config, set exporter.Settings, tb *metadata.TelemetryBuilder, ctx, retryCtx context.Context) *sender {
+	s := &sender{
+		endpoint:  cfg.HTTP.Endpoint,
+		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
+		v2:        cfg.remoteWriteV2(),
+		timeout:   cfg.TimeoutSettings.Timeout,
+		retry:     cfg.BackOffConfig,
+		logger:    set.Logger,
+		telemetry: tb,
+		ctx:       ctx,
+		retryCtx:  retryCtx,
+	}
+	s.buffers.New = func() any { return &sendBuffers{} }
+	if cfg.MaxSamplesPerSecond > 0 {
+		s.limiter = newTokenBucket(cfg.MaxSamplesPerSecond)
+	}
+	return s
 }
 
 // sendBuffers are the encode and compression buffers of a request, reused across requests.

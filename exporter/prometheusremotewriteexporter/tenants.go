@@ -18,7 +18,8 @@ import (
 // include_metadata_keys there is a single tenant.
 type tenants struct {
 	keys []string // include_metadata_keys
-	// queueSize is the exports each tenant's queue holds; 0 when exports are not queued per tenant.
+	// queued tells whether every tenant has its own queue of queueSize exports.
+	queued    bool
 	queueSize int
 	newSet    func(headers http.Header) *shardSet
 	// export delivers a queued export (prwExporter.export).
@@ -58,7 +59,7 @@ func (ts *tenants) tenantLocked(key string, headers http.Header) *tenant {
 	t := ts.byKey[key]
 	if t == nil {
 		t = &tenant{set: ts.newSet(headers)}
-		if ts.queueSize > 0 {
+		if ts.queued {
 			t.queue = make(chan queuedExport, ts.queueSize)
 			ts.wg.Add(1)
 			go ts.consume(t)

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter/internal/metadata"
 )
 
 // translator turns one export into requests handed to a shard set: gauges, sums and histograms
@@ -36,8 +38,9 @@ type translator struct {
 	bytesPerPoint atomic.Uint64
 }
 
-func newTranslator(cfg *Config, opts appendOptions, logger *zap.Logger, failed metric.Int64Counter) *translator {
+func newTranslator(cfg *Config, logger *zap.Logger, tb *metadata.TelemetryBuilder) *translator {
 	withSuffixes, utf8 := cfg.withSuffixesAndUTF8()
+	v2 := cfg.remoteWriteV2()
 	t := &translator{
 		settings: prw.Settings{
 			Namespace:                       cfg.Namespace,
@@ -51,10 +54,17 @@ func newTranslator(cfg *Config, opts appendOptions, logger *zap.Logger, failed m
 		},
 		nhcbAndClassic: cfg.ConvertExplicitHistogramsToNHCB && cfg.KeepClassicHistograms,
 		shards:         cfg.shardCount(),
-		appendOpts:     opts,
-		logger:         logger,
-		failed:         failed,
-		appenders:      make(chan *shardingAppender, 2*runtime.GOMAXPROCS(0)),
+		appendOpts: appendOptions{
+			v2:            v2,
+			maxBatchBytes: cfg.MaxBatchSizeBytes,
+			createdSeries: !v2 && cfg.CreatedMetric.Enabled,
+			sendMetadata:  !v2 && cfg.SendMetadata,
+			seed:          maphash.MakeSeed(),
+			translated:    tb.ExporterPrometheusremotewriteTranslatedTimeSeries,
+		},
+		logger:    logger,
+		failed:    tb.ExporterPrometheusremotewriteFailedTranslations,
+		appenders: make(chan *shardingAppender, 2*runtime.GOMAXPROCS(0)),
 	}
 	t.bytesPerPoint.Store(math.Float64bits(initialBytesPerPoint))
 	return t
