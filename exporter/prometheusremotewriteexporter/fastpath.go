@@ -24,7 +24,7 @@ import (
 // translator (prw.PrometheusConverter, which the exporter still uses for histograms and summaries;
 // translate_test.go checks that both produce the same series). Names come from otlptranslator,
 // cached per metric and per attribute key, so that a data point costs no naming work and no
-// allocation. A numberTranslator is used under the exporter's hand-off lock, by one goroutine.
+// allocation. Each shardingAppender owns one, used by one export (one goroutine) at a time.
 type numberTranslator struct {
 	settings   prw.Settings
 	metricName otlptranslator.MetricNamer

@@ -17,9 +17,10 @@ import (
 	"github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter/internal/metadata"
 )
 
-// translator turns one export into requests handed to a shard set: gauges, sums and histograms
-// through the fast path (fastpath.go), the other types through Prometheus' OTLP converter, both
-// into a shardingAppender. It also decides how many parts an export is cut into.
+// translator turns one export into requests handed to a shard set: gauges, sums and (unless they
+// become NHCB) explicit-bucket histograms through the fast path (fastpath.go), the other types
+// through Prometheus' OTLP converter, both into a shardingAppender. It also decides how many parts
+// an export is cut into.
 type translator struct {
 	settings prw.Settings
 	// nhcbAndClassic sends explicit-bucket histograms both as NHCB and as classic series
@@ -88,7 +89,7 @@ func (t *translator) translate(ctx context.Context, set *shardSet, md pmetric.Me
 	}
 }
 
-// translateInto sends gauges and sums through the fast path at once and collects the other types
+// translateInto sends the fast path's metrics to the appender at once and collects the other types
 // for Prometheus' converter; target_info covers every data point of a resource.
 func (t *translator) translateInto(ctx context.Context, app *shardingAppender, md pmetric.Metrics) error {
 	tr := app.numbers
