@@ -14,7 +14,7 @@ import (
 )
 
 // prwExporter is the exporter's lifecycle and its entry point, pushMetrics. An export goes one
-// way: to its tenant's shard set (tenants.go), through the translator (translate.go, fastpath.go)
+// way: to its tenant's shard set (tenants.go), through the translator (translator.go, fastpath.go)
 // into a shardingAppender (appender.go), which encodes requests (encode.go) and hands them to the
 // shard set (shards.go), whose 64 ordering lanes keep every series in order while independent
 // requests are sent concurrently by the sender (sender.go).

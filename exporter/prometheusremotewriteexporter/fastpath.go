@@ -22,7 +22,7 @@ import (
 // numberTranslator converts gauges and sums (by far the most common OTLP metrics) and target_info
 // straight from pdata into label strings for the encoder, with the semantics of Prometheus' OTLP
 // translator (prw.PrometheusConverter, which the exporter still uses for histograms and summaries;
-// translate_test.go checks that both produce the same series). Names come from otlptranslator,
+// fastpath_test.go checks that both produce the same series). Names come from otlptranslator,
 // cached per metric and per attribute key, so that a data point costs no naming work and no
 // allocation. Each shardingAppender owns one, used by one export (one goroutine) at a time.
 type numberTranslator struct {
