@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * The per-cgroup values of the receiver's three signals: the value types of
  * the per-cgroup hashes and slot tables, which bpf2go mirrors into Go and the

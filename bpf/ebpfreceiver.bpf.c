@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * BPF programs of the otelcol-custom eBPF receiver (receiver/ebpfreceiver).
  *

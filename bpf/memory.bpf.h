@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Memory signal: page allocations by order, direct-reclaim latency,
  * fragmentation fallbacks and OOM kills per cgroup; OOM kills also as events.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Scheduler signal: run-queue latency, context switches, on-CPU time and
  * process lifecycle, aggregated per cgroup; exec/exit also as events.

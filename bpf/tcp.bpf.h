@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * TCP signal: connection lifecycle, bytes, RTT, retransmits and resets per
  * cgroup (the cgroup the socket was created in, not whatever task happens to

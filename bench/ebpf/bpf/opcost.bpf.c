@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Benchmark-only: what single operations of the receiver's scheduler programs
  * cost on this machine. `ebpfbench -ops` attaches each program alone to

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Benchmark-only comparison point: the "per-event streaming" design of
  * bcc-style tools. Every sched_switch / sched_wakeup goes through a ring
