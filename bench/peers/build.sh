@@ -32,12 +32,21 @@ build_peer() {
     rm -rf "$dir/src"
     "$builder" --config "$dir/manifest.yaml.new" --skip-compilation --skip-get-modules >>"$dir/ocb.log" 2>&1 || {
       echo "peers: ocb failed for $name, see $dir/ocb.log"; tail -5 "$dir/ocb.log"; return 1; }
-    # go.mod from the manifest: its module and every "gomod: path version" pinned as a requirement,
-    # so tidy resolves the rest from the pinned modules' own requirements rather than newest.
-    awk '$1 == "module:" && !mod {print "module " $2 "\n\ngo 1.25\n"; mod=1}
-         $2 == "gomod:" && NF >= 4 {print "require " $3 " " $4}' "$dir/manifest.yaml.new" > "$dir/src/go.mod"
-    (cd "$dir/src" && go mod tidy -e >/dev/null 2>&1) || {
-      echo "peers: go mod tidy failed for $name in $dir/src"; return 1; }
+    # go.mod seeded with versions known to build together at our pin — the requirements of the
+    # project and of test/configcompat (which builds contrib's components of this release line) —
+    # then the manifest's own modules; tidy -e adds what is left, tolerating test-only modules
+    # the proxy does not serve. Without a go.mod of its own, go would use the project's module.
+    local module reqs
+    module=$(awk '$1 == "module:" {print $2; exit}' "$dir/manifest.yaml.new")
+    reqs=$( { awk '/^require \(/{r=1; next} r && /^\)/{r=0} r && NF >= 2 {print $1 "@" $2}
+                    /^require [^(]/ {print $2 "@" $3}' "$root/go.mod" "$root/test/configcompat/go.mod" |
+                grep -v '^github.com/otelcol-custom/'
+              awk '$2 == "gomod:" && NF >= 4 {print $3 "@" $4}' "$dir/manifest.yaml.new"; } |
+            sed 's/^/-require=/')
+    (cd "$dir/src" && rm -f go.mod go.sum && go mod init "$module" >/dev/null 2>&1 &&
+      go mod edit $reqs && cat "$root/go.sum" "$root/test/configcompat/go.sum" | sort -u > go.sum &&
+      go mod tidy -e >/dev/null 2>&1) || {
+      echo "peers: preparing the module of $name in $dir/src failed"; return 1; }
   fi
   (cd "$dir/src" && go build -trimpath -ldflags "-s -w" -o "$out/$name" .) || return 1
   mv "$dir/manifest.yaml.new" "$dir/manifest.yaml"
@@ -102,4 +111,4 @@ for v in $versions; do
   if k8s_peer "$v"; then echo "$v" > "$out/otelcol-k8sattributes.version"; echo "peers: otelcol-k8sattributes uses k8sattributesprocessor $v"; break; fi
   echo "peers: k8sattributesprocessor $v does not build at our pin here, trying the next"
 done
-[ -x "$out/otelcol-k8sattributes" ] || { echo "peers: no k8sattributesprocessor version built (tried: $versions); see $work/otelcol-k8sattributes/ocb.log"; exit 1; }
+[ -x "$out/otelcol-k8sattributes" ] || { echo "peers: no k8sattributesprocessor version built (tried: $(echo $versions)); see $work/otelcol-k8sattributes/ocb.log"; exit 1; }
