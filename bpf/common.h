@@ -102,7 +102,8 @@ enum overflow_kind {
 	OVERFLOW_RECLAIMING = 7, /* reclaim_start_map */
 	OVERFLOW_NESTED = 8,    /* an insert nested in another one on this CPU */
 	OVERFLOW_SWITCH_UNTRACKED = 9, /* compat: a switch in a cgroup without an entry yet */
-	OVERFLOW_KINDS = 10,
+	OVERFLOW_TCP_EDGES = 10, /* tcp_edges full (tcp.edges.max_edges): counted in the overflow edge */
+	OVERFLOW_KINDS = 11,
 };
 
 struct {

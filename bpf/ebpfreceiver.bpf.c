@@ -13,6 +13,7 @@
 #include "sched.h"
 #include "tcp.h"
 #include "memory.h"
+#include "tcp_edges.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

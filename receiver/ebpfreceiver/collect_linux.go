@@ -212,6 +212,9 @@ func (c *collector) collect() pmetric.Metrics {
 				r.addSum(metricTCPPeerRetransmits, s.Retransmits, peer...)
 			})
 		}
+		if c.cfg.TCP.Edges.Enabled {
+			c.collectEdges(b, include)
+		}
 	}
 
 	if c.cfg.Memory.Enabled {
@@ -294,6 +297,9 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 		delete(c.firstSeen, id)
 		delete(c.unresolved, id)
 		c.attrs.forget(id)
+	}
+	if c.cfg.TCP.Edges.Enabled {
+		c.deleteEdges(isDead)
 	}
 	if c.cfg.TCP.PerPeer.Enabled {
 		var keys []probes.ProbesTcpPeerKey

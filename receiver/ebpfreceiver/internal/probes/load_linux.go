@@ -33,6 +33,7 @@ const (
 	OverflowReclaiming
 	OverflowNested
 	OverflowSwitchUntracked
+	OverflowTCPEdges
 	OverflowKinds
 )
 
@@ -72,7 +73,10 @@ type Options struct {
 	TCPSpans               bool
 	TCPPerPeer             bool
 	TCPPeerMaxSeries       uint32
-	MaxCgroups             uint32
+	// TCPEdges loads the per-edge programs (bpf/tcp_edges.h); TCPMaxEdges caps the edge table.
+	TCPEdges    bool
+	TCPMaxEdges uint32
+	MaxCgroups  uint32
 	// SlotsPerCPU sizes the per-CPU slot tables in front of the per-cgroup
 	// hashes (bpf/common.h); rounded up to a power of two >= 2. 0 picks
 	// DefaultSlotsPerCPU, capped by MaxCgroups.
@@ -124,6 +128,10 @@ type Set struct {
 	Overflow                          *ebpf.Map
 	RingDrops                         *ebpf.Map
 	Events                            *ebpf.Map
+	// TCPEdges is the edge table (nil without Options.TCPEdges); edgeIter
+	// the attached iterator that brings live connections' bytes into it.
+	TCPEdges *ebpf.Map
+	edgeIter *link.Iter
 
 	// RunQueueFromSchedInfo tells whether Options.RunQueueFromSchedInfo took
 	// effect (false: the kernel has no task_struct.sched_info).
@@ -189,7 +197,8 @@ func Load(o Options) (*Set, error) {
 		return nil, err
 	}
 
-	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory}
+	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory,
+		SignalTCPEdges: o.TCP && o.TCPEdges}
 	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && k.hasSchedInfo()
 	s := &Set{
 		Programs: map[string]*ebpf.Program{}, Variants: map[ProgramName]string{}, KernelRelease: k.release,
@@ -252,6 +261,7 @@ func configure(spec *ebpf.CollectionSpec, o Options, schedInfo bool) error {
 		spec.Maps[name].MaxEntries = slots
 	}
 	spec.Maps["tcp_peer_stats_map"].MaxEntries = max(o.TCPPeerMaxSeries, 1)
+	spec.Maps["tcp_edges"].MaxEntries = max(o.TCPMaxEdges, 1) + 1 // + the overflow edge
 	spec.Maps["events"].MaxEntries = o.RingBufferSize
 	for name, v := range map[string]any{
 		"slot_mask":            slots - 1,
@@ -294,6 +304,7 @@ func (s *Set) createMaps(spec *ebpf.CollectionSpec) error {
 	s.SchedSlots, s.TCPSlots, s.MemorySlots = s.maps["sched_slots"], s.maps["tcp_slots"], s.maps["memory_slots"]
 	s.ReleasedSlots, s.Overflow = s.maps["released_slots"], s.maps["overflow"]
 	s.RingDrops, s.Events = s.maps["ringbuf_drops"], s.maps["events"]
+	s.TCPEdges = s.maps["tcp_edges"]
 
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -312,6 +323,11 @@ func (s *Set) createMaps(spec *ebpf.CollectionSpec) error {
 		}
 		if err := m.m.Update(OverflowCgroupID, m.zero, ebpf.UpdateNoExist); err != nil {
 			return fmt.Errorf("creating overflow entry in %s: %w", m.m, err)
+		}
+	}
+	if s.TCPEdges != nil {
+		if err := s.TCPEdges.Update(OverflowEdge, ProbesTcpEdgeStats{}, ebpf.UpdateNoExist); err != nil {
+			return fmt.Errorf("creating the overflow edge: %w", err)
 		}
 	}
 	return nil
@@ -349,6 +365,15 @@ func (s *Set) loadAndAttach(spec *ebpf.CollectionSpec, p Program, v variant) (er
 			return explainLoadError(fmt.Errorf("loading %s: %w", name, err))
 		}
 		progs = append(progs, prog)
+		if p.iterator {
+			it, err := link.AttachIter(link.IterOptions{Program: prog})
+			if err != nil {
+				return explainLoadError(fmt.Errorf("attaching iterator %s: %w", name, err))
+			}
+			links = append(links, it)
+			s.edgeIter = it
+			continue
+		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
 			return explainLoadError(fmt.Errorf("attaching %s to %s: %w", name, ps.AttachTo, err))
@@ -405,6 +430,7 @@ func (s *Set) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.links = nil
+	s.edgeIter = nil
 	for _, p := range s.progs {
 		errs = append(errs, p.Close())
 	}

@@ -10,6 +10,8 @@ const (
 	SignalTCP       Signal = "tcp"
 	SignalScheduler Signal = "scheduler"
 	SignalMemory    Signal = "memory"
+	// SignalTCPEdges is the optional per-peer breakdown of TCP (tcp.edges, bpf/tcp_edges.h).
+	SignalTCPEdges Signal = "tcp_edges"
 )
 
 // ProgramName names a logical program: what the receiver attaches to one
@@ -35,6 +37,8 @@ const (
 	ProgDirectReclaimEnd   ProgramName = "handle_direct_reclaim_end"
 	ProgMarkVictim         ProgramName = "handle_mark_victim"
 	ProgHrtimerExpiry      ProgramName = "handle_hrtimer_expire_entry"
+	ProgTCPEdgeState       ProgramName = "handle_tcp_edge_state"
+	ProgTCPEdgeIter        ProgramName = "iter_tcp_edge_conns"
 )
 
 // Program is a logical program with the variants it has in the BPF object.
@@ -47,6 +51,9 @@ type Program struct {
 	variants []variant
 	// compatOnly: the program exists in the compat object only.
 	compatOnly bool
+	// iterator: a BPF iterator program, attached as such (Tracepoint only
+	// names what it walks) and run by user space, see Set.FlushEdges.
+	iterator bool
 }
 
 // variant is one program of the BPF object implementing a logical program.
@@ -69,6 +76,9 @@ var Programs = []Program{
 	{Name: ProgTCPRetransmitSkb, Tracepoint: "tcp_retransmit_skb", Signal: SignalTCP, variants: only(ProgTCPRetransmitSkb)},
 	{Name: ProgTCPSendReset, Tracepoint: "tcp_send_reset", Signal: SignalTCP, variants: only(ProgTCPSendReset)},
 	{Name: ProgTCPReceiveReset, Tracepoint: "tcp_receive_reset", Signal: SignalTCP, variants: only(ProgTCPReceiveReset)},
+	{Name: ProgTCPEdgeState, Tracepoint: "inet_sock_set_state", Signal: SignalTCPEdges, variants: only(ProgTCPEdgeState)},
+	{Name: ProgTCPEdgeIter, Tracepoint: "iter/task_file", Signal: SignalTCPEdges, variants: only(ProgTCPEdgeIter),
+		iterator: true},
 
 	{Name: ProgSchedWakeup, Tracepoint: "sched_wakeup", Signal: SignalScheduler, variants: only(ProgSchedWakeup)},
 	{Name: ProgSchedWakeupNew, Tracepoint: "sched_wakeup_new", Signal: SignalScheduler, variants: only(ProgSchedWakeupNew)},
