@@ -386,8 +386,8 @@ service:
 	// One edge as the Prometheus endpoint shows it (the README's worked example comes from here).
 	_, page := httpGet(t, fmt.Sprintf("http://%s/metrics", addr(promPort)))
 	for _, l := range strings.Split(page, "\n") {
-		if strings.HasPrefix(l, "ebpf_tcp_edge_io_bytes_total{") && strings.Contains(l, `tcp_connection_side="client"`) &&
-			strings.Contains(l, `k8s_dst_type="Service"`) && strings.Contains(l, `network_io_direction="transmit"`) {
+		if strings.HasPrefix(l, "ebpf_tcp_edge_io_bytes_total{") && strings.Contains(l, `k8s_src_owner_name="web"`) &&
+			!strings.Contains(l, `} 0`) {
 			t.Logf("edge on the Prometheus endpoint: %s", l)
 		}
 	}
