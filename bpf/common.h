@@ -171,6 +171,24 @@ static __always_inline int map_insert(void *map, const void *key, const void *va
 }
 
 /*
+ * The entry of a socket in a hash keyed by the socket's address (a stand-in
+ * for socket storage): created zeroed when create is set and the socket has
+ * none. A creation that finds the table full is counted (table "sockets")
+ * and returns NULL: that connection is not tracked.
+ */
+static __always_inline void *sock_entry(void *map, const void *sk, const void *zero, bool create)
+{
+	__u64 key = (__u64)sk;
+	void *v = bpf_map_lookup_elem(map, &key);
+
+	if (v || !create)
+		return v;
+	if (map_insert(map, &key, zero) == -E2BIG)
+		count_overflow(OVERFLOW_SOCKETS);
+	return bpf_map_lookup_elem(map, &key);
+}
+
+/*
  * Look up the per-cgroup value for key in a per-CPU hash, creating a zeroed
  * entry on first use. When the table is full the overflow entry is returned
  * instead and the overflow counter of `kind` rises: data is never lost, only

@@ -82,14 +82,8 @@ struct {
 static __always_inline struct tcp_edge_conn *edge_conn_get(const struct sock *sk, bool create)
 {
 	static const struct tcp_edge_conn zero;
-	__u64 key = (__u64)sk;
-	struct tcp_edge_conn *c = bpf_map_lookup_elem(&tcp_edge_conns, &key);
 
-	if (c || !create)
-		return c;
-	if (map_insert(&tcp_edge_conns, &key, &zero) == -E2BIG)
-		count_overflow(OVERFLOW_SOCKETS);
-	return bpf_map_lookup_elem(&tcp_edge_conns, &key);
+	return sock_entry(&tcp_edge_conns, sk, &zero, create);
 }
 
 static __always_inline void edge_conn_forget(const struct sock *sk, struct tcp_edge_conn *c)

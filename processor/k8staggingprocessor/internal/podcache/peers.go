@@ -137,9 +137,8 @@ func trimNode(obj any) (*addressed, error) {
 // addressStore is the reflector's store for Services or nodes: trimmed objects by namespace/name
 // and by address.
 type addressStore struct {
-	trim     func(any) (*addressed, error)
-	onSynced func()
-	synced   bool
+	trim func(any) (*addressed, error)
+	firstList
 
 	mu     sync.RWMutex
 	byKey  map[string]*addressed
@@ -222,22 +221,17 @@ func (s *addressStore) Delete(obj any) error {
 }
 
 func (s *addressStore) Replace(list []any, _ string) error {
-	s.mu.Lock()
-	s.byKey, s.byAddr = map[string]*addressed{}, map[string]*addressed{}
+	fresh := newAddressStore(s.trim)
 	for _, obj := range list {
 		a, err := s.trim(obj)
 		if err != nil {
-			s.mu.Unlock()
 			return err
 		}
-		s.put(a)
+		fresh.put(a)
 	}
+	s.mu.Lock()
+	s.byKey, s.byAddr = fresh.byKey, fresh.byAddr
 	s.mu.Unlock()
-	if !s.synced {
-		s.synced = true
-		if s.onSynced != nil {
-			s.onSynced()
-		}
-	}
+	s.listed()
 	return nil
 }
