@@ -85,6 +85,8 @@ soak: build
 generate: tools
 	builder --config builder-config.yaml --skip-compilation
 	./scripts/gen-distribution.sh
+	@# mdatagen runs here, once for every metadata.yaml, and nowhere else (no //go:generate for it):
+	@# a new component is picked up by having a metadata.yaml. go generate runs bpf2go.
 	@for m in $(METADATA); do (cd $$(dirname $$m) && mdatagen metadata.yaml); done
 	go generate ./...
 	gofmt -w $(DIST)

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * BPF programs of the otelcol-custom eBPF receiver (receiver/ebpfreceiver).
  *
@@ -9,11 +9,11 @@
  * Discrete events (exec, exit, OOM, TCP resets, closed connections) go through
  * one ring buffer that drops and counts when full instead of blocking.
  */
-#include "common.h"
-#include "sched.h"
-#include "tcp.h"
-#include "memory.h"
-#include "tcp_edges.h"
+#include "common.bpf.h"
+#include "sched.bpf.h"
+#include "tcp.bpf.h"
+#include "memory.bpf.h"
+#include "tcp_edges.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

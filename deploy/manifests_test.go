@@ -37,12 +37,28 @@ func (m manifest) String() string {
 }
 
 type kustomization struct {
-	Resources []string `json:"resources"`
+	Resources          []string             `json:"resources"`
+	ConfigMapGenerator []configMapGenerator `json:"configMapGenerator"`
+	GeneratorOptions   struct {
+		DisableNameSuffixHash bool `json:"disableNameSuffixHash"`
+	} `json:"generatorOptions"`
+}
+
+// configMapGenerator is the part of kustomize's generator the manifests use: a ConfigMap whose
+// keys are files of the kustomization directory (the collector configs, kept as plain files so
+// that tests and users read the same file the pods get).
+type configMapGenerator struct {
+	Name      string   `json:"name"`
+	Namespace string   `json:"namespace"`
+	Files     []string `json:"files"`
+	Options   struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"options"`
 }
 
 // loadKustomization returns the objects of a kustomization directory in the order kustomize lists
-// them, following sub-directories. Only `resources` is supported; the tests fail on anything a
-// plain apply could not reproduce.
+// them, following sub-directories. Only `resources` and file-based `configMapGenerator` entries
+// with fixed names are supported; the tests fail on anything they do not model.
 func loadKustomization(t *testing.T, dir string, seen map[string]bool) []manifest {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
@@ -75,7 +91,51 @@ func loadKustomization(t *testing.T, dir string, seen map[string]bool) []manifes
 		seen[filepath.Clean(p)] = true
 		out = append(out, loadManifestFile(t, p)...)
 	}
+	if len(k.ConfigMapGenerator) > 0 && !k.GeneratorOptions.DisableNameSuffixHash {
+		// A hashed name would roll the pods on every edit instead of the in-place reload the
+		// collectors are set up for (watchfile:), and the tests would have to model the hash.
+		t.Fatalf("%s/kustomization.yaml: configMapGenerator needs generatorOptions.disableNameSuffixHash: true", dir)
+	}
+	for _, g := range k.ConfigMapGenerator {
+		out = append(out, generateConfigMap(t, dir, g, seen))
+	}
 	return out
+}
+
+// generateConfigMap builds the ConfigMap kustomize generates from g: each file under its base name.
+func generateConfigMap(t *testing.T, dir string, g configMapGenerator, seen map[string]bool) manifest {
+	t.Helper()
+	data := map[string]any{}
+	for _, f := range g.Files {
+		if strings.Contains(f, "=") {
+			t.Fatalf("%s/kustomization.yaml: configMapGenerator %s: key=file entries are not modelled, name the file as the key", dir, g.Name)
+		}
+		p := filepath.Join(dir, f)
+		text, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s/kustomization.yaml: configMapGenerator %s: %v", dir, g.Name, err)
+		}
+		seen[filepath.Clean(p)] = true
+		data[filepath.Base(f)] = string(text)
+	}
+	metadata := map[string]any{"name": g.Name}
+	if g.Namespace != "" {
+		metadata["namespace"] = g.Namespace
+	}
+	if len(g.Options.Labels) > 0 {
+		labels := map[string]any{}
+		for k, v := range g.Options.Labels {
+			labels[k] = v
+		}
+		metadata["labels"] = labels
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata":   metadata,
+		"data":       data,
+	}}
+	return manifest{file: filepath.Join(dir, "kustomization.yaml"), obj: obj}
 }
 
 func loadManifestFile(t *testing.T, path string) []manifest {

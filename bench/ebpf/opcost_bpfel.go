@@ -16,12 +16,24 @@ import (
 type opcostOpSlot struct {
 	_        structs.HostLayout
 	CgroupId uint64
-	S        opcostStatsSized
+	S        opcostSchedStats
 }
 
-type opcostStatsSized struct {
-	_ structs.HostLayout
-	V [49]uint64
+type opcostSchedStats struct {
+	_                   structs.HostLayout
+	VoluntarySwitches   uint64
+	InvoluntarySwitches uint64
+	OncpuNs             uint64
+	ProcessForks        uint64
+	Execs               uint64
+	ProcessExits        uint64
+	RunqLatencyNs       struct {
+		_       structs.HostLayout
+		Slots   [40]uint64
+		Zero    uint64
+		Clamped uint64
+		Sum     uint64
+	}
 }
 
 // loadOpcost returns the embedded CollectionSpec for opcost.

@@ -25,9 +25,21 @@ build_peer() {
   echo "peers: building $name (several minutes on a cold cache)"
   mkdir -p "$dir"
   cp "$manifest" "$dir/manifest.yaml.new"
-  "$builder" --config "$dir/manifest.yaml.new" --skip-compilation --skip-get-modules >"$dir/ocb.log" 2>&1 || {
-    echo "peers: ocb failed for $name, see $dir/ocb.log"; tail -5 "$dir/ocb.log"; return 1; }
-  (cd "$dir/src" && go mod tidy -e >/dev/null 2>&1; go build -trimpath -ldflags "-s -w" -o "$out/$name" .) || return 1
+  # ocb writes go.mod only when it gets the modules itself; when that fails (a dependency missing
+  # from the proxy), generate the sources alone and make the module here, tolerating what tidy cannot
+  # find. Without a go.mod of its own, go would walk up to the project's module.
+  if ! "$builder" --config "$dir/manifest.yaml.new" --skip-compilation >"$dir/ocb.log" 2>&1; then
+    rm -rf "$dir/src"
+    "$builder" --config "$dir/manifest.yaml.new" --skip-compilation --skip-get-modules >>"$dir/ocb.log" 2>&1 || {
+      echo "peers: ocb failed for $name, see $dir/ocb.log"; tail -5 "$dir/ocb.log"; return 1; }
+    # go.mod from the manifest: its module and every "gomod: path version" pinned as a requirement,
+    # so tidy resolves the rest from the pinned modules' own requirements rather than newest.
+    awk '$1 == "module:" && !mod {print "module " $2 "\n\ngo 1.25\n"; mod=1}
+         $2 == "gomod:" && NF >= 4 {print "require " $3 " " $4}' "$dir/manifest.yaml.new" > "$dir/src/go.mod"
+    (cd "$dir/src" && go mod tidy -e >/dev/null 2>&1) || {
+      echo "peers: go mod tidy failed for $name in $dir/src"; return 1; }
+  fi
+  (cd "$dir/src" && go build -trimpath -ldflags "-s -w" -o "$out/$name" .) || return 1
   mv "$dir/manifest.yaml.new" "$dir/manifest.yaml"
   echo "peers: built $out/$name"
 }
@@ -88,5 +100,6 @@ newest=$(curl -fsS "$proxy/github.com/open-telemetry/opentelemetry-collector-con
 versions=$(printf '%s\n' $newest v1.0.0 | awk '!seen[$0]++')
 for v in $versions; do
   if k8s_peer "$v"; then echo "$v" > "$out/otelcol-k8sattributes.version"; echo "peers: otelcol-k8sattributes uses k8sattributesprocessor $v"; break; fi
-  echo "peers: k8sattributesprocessor $v does not build at our pin here, trying an older one"
+  echo "peers: k8sattributesprocessor $v does not build at our pin here, trying the next"
 done
+[ -x "$out/otelcol-k8sattributes" ] || { echo "peers: no k8sattributesprocessor version built (tried: $versions); see $work/otelcol-k8sattributes/ocb.log"; exit 1; }

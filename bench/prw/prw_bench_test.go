@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 // Package prw benchmarks otelcol-custom's prometheus_remote_write exporter against contrib's at
 // v0.161.0 in the same harness: OTLP gauges for 10k and 1M active series go through the exporter
 // (default configuration, its own queue) into a receiver in another process (cmd: ./sink, or

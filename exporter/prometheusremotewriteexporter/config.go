@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
 
 import (
@@ -104,7 +101,7 @@ type Config struct {
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 
 	// Shards is the number of concurrent requests (per tenant) and the most parts a large export
-	// is cut into; each series' samples stay in order through the ordering lanes (lanes.go). 0
+	// is cut into; each series' samples stay in order through the ordering lanes (shards.go). 0
 	// means max_batch_request_parallelism, else remote_write_queue.num_consumers.
 	Shards int `mapstructure:"shards"`
 
@@ -162,6 +159,77 @@ type WALConfig struct {
 
 const defaultMaxBatchSizeBytes = 3_000_000
 
+// defaultHTTPClientConfig mirrors contrib's defaults.
+func defaultHTTPClientConfig() confighttp.ClientConfig {
+	c := confighttp.NewDefaultClientConfig()
+	c.Endpoint = "http://some.url:9411/api/prom/push"
+	c.ReadBufferSize = 0 // responses are tiny
+	c.WriteBufferSize = 512 * 1024
+	c.Timeout = exporterhelper.NewDefaultTimeoutConfig().Timeout
+	return c
+}
+
+// defaultConfig is the configuration before the user's keys are applied (contrib's defaults).
+func defaultConfig() *Config {
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.InitialInterval = 50 * time.Millisecond
+	return &Config{
+		ExternalLabels:      map[string]string{},
+		MaxBatchSizeBytes:   defaultMaxBatchSizeBytes,
+		TimeoutSettings:     exporterhelper.NewDefaultTimeoutConfig(),
+		BackOffConfig:       retry,
+		AddMetricSuffixes:   true,
+		RemoteWriteProtoMsg: writeV1MessageType,
+		ClientConfig:        defaultHTTPClientConfig(),
+		HTTP:                defaultHTTPClientConfig(),
+		RemoteWriteQueue: RemoteWriteQueue{
+			Enabled:      true,
+			QueueSize:    10000,
+			NumConsumers: 5,
+		},
+		TargetInfo:  TargetInfo{Enabled: true},
+		QueueConfig: configoptional.Default(defaultSendingQueue()),
+	}
+}
+
+// defaultSendingQueue is what a `sending_queue:` section starts from: exporterhelper's defaults
+// with one consumer, so a user writing only `enabled: true` or `storage: file_storage/x` gets a
+// working queue that keeps samples in order (the shards provide the parallelism).
+func defaultSendingQueue() exporterhelper.QueueBatchConfig {
+	q := exporterhelper.NewDefaultQueueConfig()
+	q.NumConsumers = 1
+	return q
+}
+
+// queueConfig returns sending_queue when set, else the queue contrib derives from
+// remote_write_queue. One queue consumer by default: it hands samples to the shards in queue
+// order, which keeps every series in order; the shards provide the parallelism.
+func (cfg *Config) queueConfig() configoptional.Optional[exporterhelper.QueueBatchConfig] {
+	if cfg.QueueConfig.HasValue() {
+		return cfg.QueueConfig
+	}
+	if cfg.tenantQueues() {
+		// The exporter queues per tenant itself (tenants.enqueue).
+		return configoptional.None[exporterhelper.QueueBatchConfig]()
+	}
+	q := configoptional.Default(exporterhelper.QueueBatchConfig{
+		NumConsumers: 1,
+		QueueSize:    int64(cfg.RemoteWriteQueue.QueueSize),
+		Sizer:        exporterhelper.RequestSizerTypeRequests,
+	})
+	if cfg.RemoteWriteQueue.Enabled {
+		q.GetOrInsertDefault()
+	}
+	return q
+}
+
+// tenantQueues tells whether the exporter keeps one in-memory queue per tenant: with
+// include_metadata_keys and remote_write_queue (not sending_queue, whose single queue, possibly
+// persistent, is exporterhelper's).
+func (cfg *Config) tenantQueues() bool {
+	return len(cfg.IncludeMetadataKeys) > 0 && cfg.RemoteWriteQueue.Enabled && !cfg.QueueConfig.HasValue()
+}
+
 // reservedHeaders are set by the remote-write protocol and cannot be forwarded from client metadata.
 var reservedHeaders = []string{"Content-Encoding", "Content-Type", "User-Agent", "X-Prometheus-Remote-Write-Version"}
 
@@ -176,7 +244,7 @@ var topLevelHTTPClientKeys = []string{
 // Unmarshal decodes the configuration and moves the deprecated top-level HTTP keys into http when
 // no http block is given, as contrib does.
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
-	if err := checkKnownKeys(conf); err != nil {
+	if err := checkKnownKeys(conf, defaultConfig()); err != nil {
 		return err
 	}
 	if err := conf.Unmarshal(cfg); err != nil {

@@ -1,8 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
-//go:generate mdatagen metadata.yaml
-
 // Package prometheusremotewriteexporter sends metrics to Prometheus remote-write endpoints (remote
 // write 1.0 and 2.0). It accepts the configuration of contrib's prometheusremotewriteexporter at
 // v0.161.0 and shards series across ordered senders so that throughput scales without reordering

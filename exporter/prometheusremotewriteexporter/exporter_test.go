@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter
 
 import (
@@ -252,20 +249,16 @@ func TestShardedOrderingAndBatchSize(t *testing.T) {
 	assert.Greater(t, sink.Requests.Load(), int64(rounds*8), "batches split by size and shard")
 }
 
-// recordingPartition returns a partition of e whose requests are decoded by record instead of
-// being sent.
-func recordingPartition(e *prwExporter, record func(b *batch)) *partition {
-	p := &partition{}
-	p.order.cond.L = &p.order.mu
-	p.sched = newLaneScheduler(e, p, 1)
+// recordingShardSet returns a shard set of e with one sender whose requests are decoded by
+// record instead of being sent.
+func recordingShardSet(e *prwExporter, record func(b *batch)) *shardSet {
 	var mu sync.Mutex
-	p.sched.send = func(_ *partition, b *batch, _ http.Header) error {
+	return newShardSet(1, nil, newBatchPool(e.cfg.remoteWriteV2(), e.cfg.MaxBatchSizeBytes), e.drops, func(_ *shardSet, b *batch) error {
 		mu.Lock()
 		defer mu.Unlock()
 		record(b)
 		return nil
-	}
-	return p
+	})
 }
 
 func TestBatchSizeBound(t *testing.T) {
@@ -275,19 +268,19 @@ func TestBatchSizeBound(t *testing.T) {
 	require.NoError(t, err)
 	var sizes []int
 	total := 0
-	p := recordingPartition(e, func(b *batch) {
+	p := recordingShardSet(e, func(b *batch) {
 		sizes = append(sizes, len(b.request(nil)))
 		total += b.samples
 	})
-	a := &shardingAppender{e: e, part: p, call: &exportCall{}, ticket: p.order.ticket()}
-	a.setParts(1)
+	a := e.translator.newAppender()
+	a.begin(p, &exportCall{}, 1)
 	for i := range 1000 {
 		ls := labels.FromStrings("__name__", "x", "i", fmt.Sprint(i), "pad", strings.Repeat("p", 50))
 		_, err := a.Append(0, ls, 0, int64(i), 1, nil, nil, storageOpts())
 		require.NoError(t, err)
 	}
 	a.flushAll()
-	p.sched.wait()
+	p.wait()
 	assert.Equal(t, 1000, total)
 	assert.Greater(t, len(sizes), 10)
 	assert.LessOrEqual(t, slices.Max(sizes), 5000)
@@ -361,15 +354,15 @@ func TestHandOffInStartOrder(t *testing.T) {
 	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
 	require.NoError(t, err)
 	sent := make(chan float64, 10)
-	p := recordingPartition(e, func(b *batch) {
+	p := recordingShardSet(e, func(b *batch) {
 		var req prompb.WriteRequest
 		if assert.NoError(t, req.Unmarshal(b.request(nil))) {
 			sent <- req.Timeseries[0].Samples[0].Value
 		}
 	})
 	newApp := func(value float64) *shardingAppender {
-		a := &shardingAppender{e: e, part: p, call: &exportCall{}, ticket: p.order.ticket()}
-		a.setParts(1)
+		a := e.translator.newAppender()
+		a.begin(p, &exportCall{}, 1)
 		ls := labels.FromStrings("__name__", "x")
 		_, err := a.Append(0, ls, 0, 1, value, nil, nil, storageOpts())
 		require.NoError(t, err)
@@ -383,17 +376,14 @@ func TestHandOffInStartOrder(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.order.wait(second.ticket)
-		second.myTurn = true
-		second.handOffPending()
-		p.order.done(second.ticket)
+		second.finish()
 	}()
 	first.flushAll() // its turn: sent at once
 	assert.Equal(t, 1.0, <-sent)
 	p.order.done(first.ticket)
 	<-done
 	assert.Equal(t, 2.0, <-sent)
-	p.sched.wait()
+	p.wait()
 }
 
 // A request with only summaries goes to Prometheus' converter uncopied; target_info still comes
@@ -531,30 +521,28 @@ func TestSmallExportsOneRequest(t *testing.T) {
 	})
 }
 
-// The lane scheduler sends requests that share no lane concurrently, and a request only after
+// The shard set sends requests that share no lane concurrently, and a request only after
 // every earlier request sharing one of its lanes has finished.
-func TestLaneSchedulerOrder(t *testing.T) {
+func TestShardSetLaneOrder(t *testing.T) {
 	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings())
 	require.NoError(t, err)
-	p := &partition{}
-	p.sched = newLaneScheduler(e, p, 2)
 	release := map[int]chan struct{}{}
 	started := make(chan int, 10)
 	for id := range 4 {
 		release[id] = make(chan struct{})
 	}
-	p.sched.send = func(_ *partition, b *batch, _ http.Header) error {
+	p := newShardSet(2, nil, newBatchPool(false, e.cfg.MaxBatchSizeBytes), e.drops, func(_ *shardSet, b *batch) error {
 		id := b.samples
 		started <- id
 		<-release[id]
 		return nil
-	}
+	})
 	call := &exportCall{}
 	submit := func(id int, lanes laneSet) {
 		b := newBatch(false)
 		b.samples = id // the request's name in this test
 		call.wg.Add(1)
-		p.sched.submit(b, lanes, call)
+		p.submit(b, lanes, call)
 	}
 	submit(0, 1<<0)
 	submit(1, 1<<1)       // independent of 0: runs concurrently
@@ -579,7 +567,7 @@ func TestLaneSchedulerOrder(t *testing.T) {
 	assert.Equal(t, 3, <-started)
 	close(release[3])
 	call.wg.Wait()
-	p.sched.wait()
+	p.wait()
 }
 
 // partsFor cuts an export into as many parts as the senders allow without needing more than 15 %
@@ -587,9 +575,9 @@ func TestLaneSchedulerOrder(t *testing.T) {
 func TestPartsFor(t *testing.T) {
 	e, err := newExporter(createDefaultConfig().(*Config), exportertestSettings()) // 5 shards, 3 MB
 	require.NoError(t, err)
-	e.learnSize(1, 200) // converges to 200 bytes per data point
+	e.translator.learnSize(1, 200) // converges to 200 bytes per data point
 	for range 20 {
-		e.learnSize(1, 200)
+		e.translator.learnSize(1, 200)
 	}
 	for _, c := range []struct{ points, parts int }{
 		{10, 1}, {1_000, 1}, {14_000, 1}, // fits one request
@@ -603,6 +591,6 @@ func TestPartsFor(t *testing.T) {
 		for range c.points {
 			dps.AppendEmpty()
 		}
-		assert.Equal(t, c.parts, e.partsFor(md), "%d data points", c.points)
+		assert.Equal(t, c.parts, e.translator.partsFor(md), "%d data points", c.points)
 	}
 }

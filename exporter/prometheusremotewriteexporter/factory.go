@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
 
 import (
@@ -10,8 +7,6 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/resourcetotelemetry"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -31,75 +26,7 @@ func NewFactory() exporter.Factory {
 	)
 }
 
-// defaultHTTPClientConfig mirrors contrib's defaults.
-func defaultHTTPClientConfig() confighttp.ClientConfig {
-	c := confighttp.NewDefaultClientConfig()
-	c.Endpoint = "http://some.url:9411/api/prom/push"
-	c.ReadBufferSize = 0 // responses are tiny
-	c.WriteBufferSize = 512 * 1024
-	c.Timeout = exporterhelper.NewDefaultTimeoutConfig().Timeout
-	return c
-}
-
-func createDefaultConfig() component.Config {
-	retry := configretry.NewDefaultBackOffConfig()
-	retry.InitialInterval = 50 * time.Millisecond
-	return &Config{
-		ExternalLabels:      map[string]string{},
-		MaxBatchSizeBytes:   defaultMaxBatchSizeBytes,
-		TimeoutSettings:     exporterhelper.NewDefaultTimeoutConfig(),
-		BackOffConfig:       retry,
-		AddMetricSuffixes:   true,
-		RemoteWriteProtoMsg: writeV1MessageType,
-		ClientConfig:        defaultHTTPClientConfig(),
-		HTTP:                defaultHTTPClientConfig(),
-		RemoteWriteQueue: RemoteWriteQueue{
-			Enabled:      true,
-			QueueSize:    10000,
-			NumConsumers: 5,
-		},
-		TargetInfo:  TargetInfo{Enabled: true},
-		QueueConfig: configoptional.Default(defaultSendingQueue()),
-	}
-}
-
-// defaultSendingQueue is what a `sending_queue:` section starts from: exporterhelper's defaults
-// with one consumer, so a user writing only `enabled: true` or `storage: file_storage/x` gets a
-// working queue that keeps samples in order (the shards provide the parallelism).
-func defaultSendingQueue() exporterhelper.QueueBatchConfig {
-	q := exporterhelper.NewDefaultQueueConfig()
-	q.NumConsumers = 1
-	return q
-}
-
-// queueConfig returns sending_queue when set, else the queue contrib derives from
-// remote_write_queue. One queue consumer by default: it hands samples to the shards in queue
-// order, which keeps every series in order; the shards provide the parallelism.
-func (cfg *Config) queueConfig() configoptional.Optional[exporterhelper.QueueBatchConfig] {
-	if cfg.QueueConfig.HasValue() {
-		return cfg.QueueConfig
-	}
-	if cfg.tenantQueues() {
-		// The exporter queues per tenant itself (prwExporter.enqueue).
-		return configoptional.None[exporterhelper.QueueBatchConfig]()
-	}
-	q := configoptional.Default(exporterhelper.QueueBatchConfig{
-		NumConsumers: 1,
-		QueueSize:    int64(cfg.RemoteWriteQueue.QueueSize),
-		Sizer:        exporterhelper.RequestSizerTypeRequests,
-	})
-	if cfg.RemoteWriteQueue.Enabled {
-		q.GetOrInsertDefault()
-	}
-	return q
-}
-
-// tenantQueues tells whether the exporter keeps one in-memory queue per tenant: with
-// include_metadata_keys and remote_write_queue (not sending_queue, whose single queue, possibly
-// persistent, is exporterhelper's).
-func (cfg *Config) tenantQueues() bool {
-	return len(cfg.IncludeMetadataKeys) > 0 && cfg.RemoteWriteQueue.Enabled && !cfg.QueueConfig.HasValue()
-}
+func createDefaultConfig() component.Config { return defaultConfig() }
 
 func createMetricsExporter(ctx context.Context, set exporter.Settings, c component.Config) (exporter.Metrics, error) {
 	cfg, ok := c.(*Config)
@@ -121,7 +48,7 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, c compone
 		exporterhelper.WithStart(prw.start),
 		exporterhelper.WithShutdown(prw.shutdown),
 	}
-	if prw.persistent {
+	if prw.drops.persistent {
 		// The exporter retries by itself and returns a retryable error only for an export
 		// interrupted by shutdown; exporterhelper's retry sender, already stopped then, turns it
 		// into a shutdown error, which makes the persistent queue keep the export on disk.

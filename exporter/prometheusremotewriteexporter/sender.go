@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
 
 import (
@@ -17,13 +14,65 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/klauspost/compress/s2"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter"
 	"go.uber.org/zap"
+
+	"github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter/internal/metadata"
 )
+
+// sender delivers requests to the remote-write endpoint: encode, compress, rate-limit, send,
+// retry. It serves every shard set of the exporter and reports what it gives up on to their drop
+// accounting.
+type sender struct {
+	client    *http.Client // set at start
+	endpoint  string
+	userAgent string
+	v2        bool
+	timeout   time.Duration // per attempt
+	retry     configretry.BackOffConfig
+	limiter   *tokenBucket
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+
+	// ctx bounds HTTP attempts; it is canceled at the very end of shutdown.
+	ctx context.Context
+	// retryCtx is canceled when shutdown begins: waits between retries (and rate-limit waits) end
+	// at once, and no request is attempted again.
+	retryCtx context.Context
+
+	buffers sync.Pool // *sendBuffers
+	rejects rejectLog
+}
+
+// newSender returns the sender of cfg; ctx bounds its attempts, retryCtx its retries (see sender).
+// Its HTTP client is set when the exporter starts.
+func newSender(cfg *Config, set exporter.Settings, tb *metadata.TelemetryBuilder, ctx, retryCtx context.Context) *sender {
+	s := &sender{
+		endpoint:  cfg.HTTP.Endpoint,
+		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
+		v2:        cfg.remoteWriteV2(),
+		timeout:   cfg.TimeoutSettings.Timeout,
+		retry:     cfg.BackOffConfig,
+		logger:    set.Logger,
+		telemetry: tb,
+		ctx:       ctx,
+		retryCtx:  retryCtx,
+	}
+	s.buffers.New = func() any { return &sendBuffers{} }
+	if cfg.MaxSamplesPerSecond > 0 {
+		s.limiter = newTokenBucket(cfg.MaxSamplesPerSecond)
+	}
+	return s
+}
 
 // sendBuffers are the encode and compression buffers of a request, reused across requests.
 type sendBuffers struct {
 	raw, compressed []byte
 }
+
+// stopping tells whether shutdown has begun.
+func (s *sender) stopping() bool { return s.retryCtx.Err() != nil }
 
 const (
 	headerSamplesWritten    = "X-Prometheus-Remote-Write-Samples-Written"
@@ -49,28 +98,29 @@ func (e *sendError) Error() string {
 	return fmt.Sprintf("remote write returned HTTP %d %s: %s", e.status, http.StatusText(e.status), e.body)
 }
 
-// sendBatch encodes, compresses, rate-limits and sends one batch, retrying 5xx, 429 and network
-// errors with exponential backoff and jitter (at least as long as Retry-After asks) until
-// retry_on_failure.max_elapsed_time. Other 4xx are permanent: the batch is dropped and counted.
+// send encodes, compresses, rate-limits and sends one batch of shard set ss, retrying 5xx, 429
+// and network errors with exponential backoff and jitter (at least as long as Retry-After asks)
+// until retry_on_failure.max_elapsed_time. Other 4xx are permanent: the batch is dropped and
+// counted.
 //
 // Once shutdown has begun nothing is retried: an attempt under way may finish (bounded by
-// timeout), a failed one ends the partition's sending (abandoned: its remaining data is not
+// timeout), a failed one ends the shard set's sending (abandoned: its remaining data is not
 // attempted) and the batch is given back as errShutdownInterrupted.
-func (e *prwExporter) sendBatch(p *partition, b *batch, extra http.Header) error {
+func (s *sender) send(ss *shardSet, b *batch) error {
 	points := b.points()
-	if e.stopping.Load() && p.abandoned.Load() {
-		return e.interruptedAtShutdown(b)
+	if s.stopping() && ss.abandoned.Load() {
+		return ss.drops.interruptedBatch(b)
 	}
-	bufs := e.sendBuffers.Get().(*sendBuffers)
-	defer e.sendBuffers.Put(bufs)
+	bufs := s.buffers.Get().(*sendBuffers)
+	defer s.buffers.Put(bufs)
 	bufs.raw = b.request(bufs.raw[:0])
 	bufs.compressed = s2.EncodeSnappy(bufs.compressed[:cap(bufs.compressed)], bufs.raw)
 	body := bufs.compressed
-	if err := e.limiter.wait(e.retryCtx, points); err != nil {
-		return e.interruptedAtShutdown(b)
+	if err := s.limiter.wait(s.retryCtx, points); err != nil {
+		return ss.drops.interruptedBatch(b)
 	}
 
-	retry := e.cfg.BackOffConfig
+	retry := s.retry
 	bo := backoff.ExponentialBackOff{
 		InitialInterval:     retry.InitialInterval,
 		RandomizationFactor: retry.RandomizationFactor,
@@ -80,90 +130,80 @@ func (e *prwExporter) sendBatch(p *partition, b *batch, extra http.Header) error
 	bo.Reset()
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		err := e.post(e.ctx, body, extra, b)
+		err := s.post(s.ctx, body, ss.headers, b)
 		if err == nil {
-			e.telemetry.ExporterPrometheusremotewriteSentSamples.Add(context.Background(), int64(points))
+			s.telemetry.ExporterPrometheusremotewriteSentSamples.Add(context.Background(), int64(points))
 			return nil
 		}
 		var se *sendError
 		if !errors.As(err, &se) || !se.retryable {
-			e.reportRejected(b, err)
+			s.reportRejected(ss.drops, b, err)
 			return err
 		}
-		if e.stopping.Load() {
-			p.abandoned.Store(true)
-			return e.interruptedAtShutdown(b)
+		if s.stopping() {
+			ss.abandoned.Store(true)
+			return ss.drops.interruptedBatch(b)
 		}
 		if !retry.Enabled {
-			e.dropBatch(b, "retry-disabled", "retry_on_failure is disabled", err)
+			s.dropBatch(ss.drops, b, "retry-disabled", "retry_on_failure is disabled", err)
 			return err
 		}
 		delay := max(bo.NextBackOff(), se.retryAfter)
 		if retry.MaxElapsedTime > 0 && time.Since(start)+delay > retry.MaxElapsedTime {
-			e.dropBatch(b, "retries-exhausted", fmt.Sprintf("retries exhausted after %s (retry_on_failure.max_elapsed_time)", time.Since(start).Round(time.Millisecond)), err)
+			s.dropBatch(ss.drops, b, "retries-exhausted", fmt.Sprintf("retries exhausted after %s (retry_on_failure.max_elapsed_time)", time.Since(start).Round(time.Millisecond)), err)
 			return fmt.Errorf("giving up after %d attempts: %w", attempt+1, err)
 		}
 		if attempt == 0 || attempt%10 == 0 {
-			e.set.Logger.Warn("remote write failed, retrying", zap.Int("attempt", attempt+1),
+			s.logger.Warn("remote write failed, retrying", zap.Int("attempt", attempt+1),
 				zap.Duration("delay", delay), zap.Error(err))
 		}
-		e.telemetry.ExporterPrometheusremotewriteRetries.Add(context.Background(), 1)
+		s.telemetry.ExporterPrometheusremotewriteRetries.Add(context.Background(), 1)
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
-		case <-e.retryCtx.Done():
+		case <-s.retryCtx.Done():
 			t.Stop()
-			p.abandoned.Store(true)
-			return e.interruptedAtShutdown(b)
+			ss.abandoned.Store(true)
+			return ss.drops.interruptedBatch(b)
 		}
 	}
 }
 
-// interruptedAtShutdown accounts for a batch not delivered because of the shutdown. With a
-// persistent queue it is not lost (its export stays queued); otherwise its samples are counted
-// as failed, and the export's data points are reported once at the end of the shutdown.
-func (e *prwExporter) interruptedAtShutdown(b *batch) error {
-	if !e.persistent {
-		e.telemetry.ExporterPrometheusremotewriteFailedSamples.Add(context.Background(), int64(b.points()))
-	}
-	return errShutdownInterrupted
-}
-
 // post makes one attempt.
-func (e *prwExporter) post(ctx context.Context, body []byte, extra http.Header, b *batch) error {
-	if t := e.cfg.TimeoutSettings.Timeout; t > 0 {
+func (s *sender) post(ctx context.Context, body []byte, extra http.Header, b *batch) error {
+	if t := s.timeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("invalid endpoint %q: %w", e.endpoint, err)
+		return fmt.Errorf("invalid endpoint %q: %w", s.endpoint, err)
 	}
 	for k, vs := range extra {
 		req.Header[k] = vs
 	}
 	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("User-Agent", e.userAgent)
-	if e.v2 {
+	req.Header.Set("User-Agent", s.userAgent)
+	if s.v2 {
 		req.Header.Set("Content-Type", "application/x-protobuf;proto="+string(writeV2MessageType))
 		req.Header.Set("X-Prometheus-Remote-Write-Version", "2.0.0")
 	} else {
 		req.Header.Set("Content-Type", "application/x-protobuf")
 		req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
 	}
-	e.telemetry.ExporterPrometheusremotewriteSentBatches.Add(ctx, 1)
-	resp, err := e.client.Do(req)
+	s.telemetry.ExporterPrometheusremotewriteSentBatches.Add(ctx, 1)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		// Network errors and timeouts: the backend may be restarting.
-		return &sendError{retryable: true, err: fmt.Errorf("remote write to %s failed: %w", e.endpoint, err)}
+		return &sendError{retryable: true, err: fmt.Errorf("remote write to %s failed: %w", s.endpoint, err)}
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, bodyExcerpt))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // keep the connection reusable
 	if resp.StatusCode/100 == 2 {
-		if e.v2 {
-			e.checkWritten(resp.Header, b)
+		if s.v2 {
+			s.checkWritten(resp.Header, b)
 		}
 		return nil
 	}
@@ -196,24 +236,24 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // checkWritten reads the remote write 2.0 response headers that confirm what was stored.
-func (e *prwExporter) checkWritten(h http.Header, b *batch) {
+func (s *sender) checkWritten(h http.Header, b *batch) {
 	ctx := context.Background()
 	samples, okS := headerInt(h, headerSamplesWritten)
 	hists, okH := headerInt(h, headerHistogramsWritten)
 	exs, okE := headerInt(h, headerExemplarsWritten)
 	if !okS && !okH && !okE {
-		e.rejects.once("rw2-unconfirmed", func() {
-			e.set.Logger.Warn("the endpoint accepted a remote write 2.0 request without X-Prometheus-Remote-Write-*-Written headers; it may not support 2.0 and may have stored nothing. Check the receiver, or set protobuf_message: prometheus.WriteRequest",
-				zap.String("endpoint", e.endpoint))
+		s.rejects.once("rw2-unconfirmed", func() {
+			s.logger.Warn("the endpoint accepted a remote write 2.0 request without X-Prometheus-Remote-Write-*-Written headers; it may not support 2.0 and may have stored nothing. Check the receiver, or set protobuf_message: prometheus.WriteRequest",
+				zap.String("endpoint", s.endpoint))
 		})
 		return
 	}
-	e.telemetry.ExporterPrometheusremotewriteWrittenSamples.Add(ctx, int64(samples))
-	e.telemetry.ExporterPrometheusremotewriteWrittenHistograms.Add(ctx, int64(hists))
-	e.telemetry.ExporterPrometheusremotewriteWrittenExemplars.Add(ctx, int64(exs))
+	s.telemetry.ExporterPrometheusremotewriteWrittenSamples.Add(ctx, int64(samples))
+	s.telemetry.ExporterPrometheusremotewriteWrittenHistograms.Add(ctx, int64(hists))
+	s.telemetry.ExporterPrometheusremotewriteWrittenExemplars.Add(ctx, int64(exs))
 	if samples < b.samples || hists < b.histograms {
-		e.rejects.once("rw2-partial", func() {
-			e.set.Logger.Warn("the endpoint stored fewer samples than sent (reported by remote write 2.0 response headers); further occurrences are logged at debug level",
+		s.rejects.once("rw2-partial", func() {
+			s.logger.Warn("the endpoint stored fewer samples than sent (reported by remote write 2.0 response headers); further occurrences are logged at debug level",
 				zap.Int("samples_sent", b.samples), zap.Int("samples_written", samples),
 				zap.Int("histograms_sent", b.histograms), zap.Int("histograms_written", hists))
 		})
@@ -231,8 +271,8 @@ func headerInt(h http.Header, k string) (int, bool) {
 
 // reportRejected counts and explains a permanent rejection. The first rejection of each kind is
 // logged at error level with the response excerpt, later ones at debug level.
-func (e *prwExporter) reportRejected(b *batch, err error) {
-	e.telemetry.ExporterPrometheusremotewriteFailedSamples.Add(context.Background(), int64(b.points()))
+func (s *sender) reportRejected(drops *dropAccount, b *batch, err error) {
+	drops.failed(b)
 	var se *sendError
 	status := 0
 	body := ""
@@ -240,11 +280,11 @@ func (e *prwExporter) reportRejected(b *batch, err error) {
 		status, body = se.status, se.body
 	}
 	kind, hint := classifyRejection(status, body)
-	fields := []zap.Field{zap.Int("status", status), zap.String("response", body), zap.Int("dropped_samples", b.points()), zap.String("endpoint", e.endpoint)}
-	if !e.rejects.once(kind, func() {
-		e.set.Logger.Error("remote write rejected the request permanently; the data is dropped and not retried. "+hint, fields...)
+	fields := []zap.Field{zap.Int("status", status), zap.String("response", body), zap.Int("dropped_samples", b.points()), zap.String("endpoint", s.endpoint)}
+	if !s.rejects.once(kind, func() {
+		s.logger.Error("remote write rejected the request permanently; the data is dropped and not retried. "+hint, fields...)
 	}) {
-		e.set.Logger.Debug("remote write rejected the request permanently", fields...)
+		s.logger.Debug("remote write rejected the request permanently", fields...)
 	}
 }
 
@@ -271,13 +311,13 @@ func classifyRejection(status int, body string) (kind, hint string) {
 // dropBatch counts and logs data given up on for a reason other than a rejection: the first time
 // for each kind at error level, later at debug level (no log flood during a long incident; the
 // count is in failed_samples).
-func (e *prwExporter) dropBatch(b *batch, kind, reason string, err error) {
-	e.telemetry.ExporterPrometheusremotewriteFailedSamples.Add(context.Background(), int64(b.points()))
-	fields := []zap.Field{zap.String("reason", reason), zap.Int("dropped_samples", b.points()), zap.String("endpoint", e.endpoint), zap.Error(err)}
-	if !e.rejects.once("dropped-"+kind, func() {
-		e.set.Logger.Error("remote write data dropped; later drops of this kind are logged at debug level and counted in otelcol_exporter_prometheusremotewrite_failed_samples", fields...)
+func (s *sender) dropBatch(drops *dropAccount, b *batch, kind, reason string, err error) {
+	drops.failed(b)
+	fields := []zap.Field{zap.String("reason", reason), zap.Int("dropped_samples", b.points()), zap.String("endpoint", s.endpoint), zap.Error(err)}
+	if !s.rejects.once("dropped-"+kind, func() {
+		s.logger.Error("remote write data dropped; later drops of this kind are logged at debug level and counted in otelcol_exporter_prometheusremotewrite_failed_samples", fields...)
 	}) {
-		e.set.Logger.Debug("remote write data dropped", fields...)
+		s.logger.Debug("remote write data dropped", fields...)
 	}
 }
 

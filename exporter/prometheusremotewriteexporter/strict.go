@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
 
 import (
@@ -16,9 +13,10 @@ import (
 // confighttp.ClientConfig implements confmap.Unmarshaler, which makes the decoder treat every key
 // as used, so a misspelt key would otherwise be ignored silently. Each top-level key is checked
 // against the mapstructure names of Config (squashed structs included) and each section is decoded
-// on its own, strictly, into a scratch value of its field's type.
-func checkKnownKeys(conf *confmap.Conf) error {
-	scratch := createDefaultConfig().(*Config)
+// on its own, strictly, into the field of scratch (a pointer to a default configuration, thrown
+// away afterwards). It knows nothing of Config itself, so that config.go depends on it and not the
+// other way round.
+func checkKnownKeys(conf *confmap.Conf, scratch any) error {
 	return checkStruct(conf, reflect.ValueOf(scratch).Elem(), "")
 }
 

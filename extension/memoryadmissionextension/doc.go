@@ -1,5 +1,3 @@
-//go:generate mdatagen metadata.yaml
-
 // Package memoryadmissionextension refuses OTLP requests before the receiver reads and decodes
 // them when the Go heap (live and not yet collected) plus the requests already admitted would
 // exceed a limit. It plugs into any confighttp/configgrpc server as a middleware: on gRPC it is a

@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 // Package promtest starts real remote-write backends (Prometheus 2.x from Debian, Prometheus 3
 // built by scripts/prereq-prw.sh, VictoriaMetrics) on 127.0.0.1 random ports for tests and
 // benchmarks, queries them through their HTTP APIs, and provides an in-process decoding sink.

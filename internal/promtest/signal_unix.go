@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package promtest // import "github.com/otelcol-custom/otelcol-custom/internal/promtest"
 
 import "syscall"

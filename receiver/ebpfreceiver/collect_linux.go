@@ -4,9 +4,7 @@ package ebpfreceiver // import "github.com/otelcol-custom/otelcol-custom/receive
 
 import (
 	"context"
-	"net/netip"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -24,8 +22,9 @@ import (
 // its entries are treated as belonging to a removed cgroup and deleted.
 const unresolvedRounds = 3
 
-// collector reads the per-CPU maps every interval and emits cumulative metrics.
-type collector struct {
+// mapReader reads the per-cgroup BPF maps every collection interval and
+// emits their values as cumulative metrics.
+type mapReader struct {
 	cfg     *Config
 	p       *probes.Set
 	attrs   *resourceAttrs
@@ -53,12 +52,12 @@ type collector struct {
 	retired map[uint64]bool
 }
 
-func newCollector(cfg *Config, p *probes.Set, attrs *resourceAttrs, m *cgroupMatcher, next consumer.Metrics, logger *zap.Logger) *collector {
-	return &collector{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger, disabled: disabledMetrics(cfg.Metrics),
+func newMapReader(cfg *Config, p *probes.Set, attrs *resourceAttrs, m *cgroupMatcher, next consumer.Metrics, logger *zap.Logger) *mapReader {
+	return &mapReader{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger, disabled: disabledMetrics(cfg.Metrics),
 		firstSeen: map[uint64]pcommon.Timestamp{}, unresolved: map[uint64]int{}, retired: map[uint64]bool{}}
 }
 
-func (c *collector) run(ctx context.Context, interval time.Duration) {
+func (r *mapReader) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -66,223 +65,110 @@ func (c *collector) run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			md := c.collect()
+			md := r.collect()
 			if md.ResourceMetrics().Len() == 0 {
 				continue
 			}
-			if err := c.next.ConsumeMetrics(ctx, md); err != nil {
-				c.logger.Warn("the next consumer rejected eBPF metrics", zap.Error(err))
+			if err := r.next.ConsumeMetrics(ctx, md); err != nil {
+				r.logger.Warn("the next consumer rejected eBPF metrics", zap.Error(err))
 			}
 		}
 	}
 }
 
-// metricsBatch groups data points by cgroup into resources.
+// metricsBatch is one collection: data points grouped by cgroup into
+// resources, and the cgroup ids its tables held.
 type metricsBatch struct {
-	c   *collector
+	r   *mapReader
 	md  pmetric.Metrics
 	now pcommon.Timestamp
 	res map[uint64]*resourceMetrics
+	// seen and retiredSeen are the live and the retired ids found.
+	seen, retiredSeen map[uint64]bool
+}
+
+// include records that id was found and tells whether its data is emitted:
+// not when it is retired, nor when the cgroup filter excludes it.
+func (b *metricsBatch) include(id uint64) bool {
+	if certain, ok := b.r.retired[id]; ok {
+		if certain || !b.r.alive(id) {
+			b.retiredSeen[id] = true
+			return false
+		}
+		delete(b.r.retired, id) // alive after all: a new series from now on
+	}
+	b.seen[id] = true
+	return b.r.attrs.included(b.r.matcher, id)
 }
 
 func (b *metricsBatch) forCgroup(id uint64) *resourceMetrics {
 	if r, ok := b.res[id]; ok {
 		return r
 	}
-	start, ok := b.c.firstSeen[id]
+	start, ok := b.r.firstSeen[id]
 	if !ok {
 		start = b.now
-		b.c.firstSeen[id] = start
+		b.r.firstSeen[id] = start
 	}
 	rm := b.md.ResourceMetrics().AppendEmpty()
-	b.c.attrs.fill(rm.Resource(), id)
-	r := newResourceMetrics(rm, metadata.ScopeName, b.c.version, b.c.cfg.Histogram, b.c.disabled, start, b.now)
+	b.r.attrs.fill(rm.Resource(), id)
+	r := newResourceMetrics(rm, metadata.ScopeName, b.r.version, b.r.cfg.Histogram, b.r.disabled, start, b.now)
 	b.res[id] = r
 	return r
 }
 
-// collect reads all maps once. It never fails: unreadable entries are skipped and logged.
-func (c *collector) collect() pmetric.Metrics {
-	b := &metricsBatch{c: c, md: pmetric.NewMetrics(), now: pcommon.NewTimestampFromTime(time.Now()), res: map[uint64]*resourceMetrics{}}
-	seen, retiredSeen := map[uint64]bool{}, map[uint64]bool{} // live and retired ids found
-	include := func(id uint64) bool {
-		if certain, ok := c.retired[id]; ok {
-			if certain || !c.alive(id) {
-				retiredSeen[id] = true
-				return false
-			}
-			delete(c.retired, id) // alive after all: a new series from now on
-		}
-		seen[id] = true
-		return c.attrs.included(c.matcher, id)
+// collect reads all maps once. It never fails: unreadable entries are skipped
+// and logged. Each signal's values become metrics in its own function
+// (signal_metrics_linux.go).
+func (r *mapReader) collect() pmetric.Metrics {
+	b := &metricsBatch{r: r, md: pmetric.NewMetrics(), now: pcommon.NewTimestampFromTime(time.Now()),
+		res: map[uint64]*resourceMetrics{}, seen: map[uint64]bool{}, retiredSeen: map[uint64]bool{}}
+	r.slotsOf, r.inHash = map[uint64][]uint32{}, map[uint64]bool{}
+
+	if r.cfg.Scheduler.Enabled {
+		forEachCgroup(r, r.p.SchedStats, r.p.SchedSlots, "scheduler", schedSlot, b.addScheduler)
 	}
-	c.slotsOf, c.inHash = map[uint64][]uint32{}, map[uint64]bool{}
-
-	if c.cfg.Scheduler.Enabled {
-		forEachCgroup(c, c.p.SchedStats, c.p.SchedSlots, "scheduler", func(s *probes.ProbesSchedSlot) (uint64, *probes.ProbesSchedStats) {
-			return s.Owner, &s.Stats
-		}, func(id uint64, per []probes.ProbesSchedStats) {
-			if !include(id) {
-				return
-			}
-			var s probes.ProbesSchedStats
-			var h log2Histogram
-			for i := range per {
-				v := &per[i]
-				s.VoluntarySwitches += v.VoluntarySwitches
-				s.InvoluntarySwitches += v.InvoluntarySwitches
-				s.OncpuNs += v.OncpuNs
-				s.ProcessForks += v.ProcessForks
-				s.Execs += v.Execs
-				s.ProcessExits += v.ProcessExits
-				h.add(v.RunqLatencyNs.Slots[:], v.RunqLatencyNs.Zero, v.RunqLatencyNs.Sum)
-			}
-			if s.VoluntarySwitches+s.InvoluntarySwitches+s.OncpuNs+s.ProcessForks+s.Execs+s.ProcessExits+h.count() == 0 {
-				return
-			}
-			r := b.forCgroup(id)
-			r.addHistogram(metricRunqLatency, &h)
-			r.addSum(metricContextSwitches, s.VoluntarySwitches, strAttr("process.context_switch.type", "voluntary"))
-			r.addSum(metricContextSwitches, s.InvoluntarySwitches, strAttr("process.context_switch.type", "involuntary"))
-			r.addSum(metricCPUTime, s.OncpuNs)
-			r.addSum(metricProcessStarts, s.ProcessForks)
-			r.addSum(metricExecs, s.Execs)
-			r.addSum(metricProcessExits, s.ProcessExits)
-		})
-	}
-
-	if c.cfg.TCP.Enabled {
-		forEachCgroup(c, c.p.TCPStats, c.p.TCPSlots, "tcp", func(s *probes.ProbesTcpSlot) (uint64, *probes.ProbesTcpStats) {
-			return s.Owner, &s.Stats
-		}, func(id uint64, per []probes.ProbesTcpStats) {
-			if !include(id) {
-				return
-			}
-			var s probes.ProbesTcpStats
-			var dur, rtt log2Histogram
-			for i := range per {
-				v := &per[i]
-				s.ActiveOpens += v.ActiveOpens
-				s.PassiveOpens += v.PassiveOpens
-				s.Closes += v.Closes
-				s.BytesSent += v.BytesSent
-				s.BytesReceived += v.BytesReceived
-				s.Retransmits += v.Retransmits
-				s.ResetsSent += v.ResetsSent
-				s.ResetsReceived += v.ResetsReceived
-				dur.add(v.DurationUs.Slots[:], v.DurationUs.Zero, v.DurationUs.Sum)
-				rtt.add(v.SrttUs.Slots[:], v.SrttUs.Zero, v.SrttUs.Sum)
-			}
-			if s.ActiveOpens+s.PassiveOpens+s.Closes+s.Retransmits+s.ResetsSent+s.ResetsReceived == 0 {
-				return
-			}
-			r := b.forCgroup(id)
-			r.addSum(metricTCPOpened, s.ActiveOpens, strAttr("tcp.connection.direction", "active"))
-			r.addSum(metricTCPOpened, s.PassiveOpens, strAttr("tcp.connection.direction", "passive"))
-			r.addSum(metricTCPClosed, s.Closes)
-			r.addHistogram(metricTCPDuration, &dur)
-			r.addSum(metricTCPIO, s.BytesSent, strAttr("network.io.direction", "transmit"))
-			r.addSum(metricTCPIO, s.BytesReceived, strAttr("network.io.direction", "receive"))
-			r.addHistogram(metricTCPSRTT, &rtt)
-			r.addSum(metricTCPRetransmits, s.Retransmits)
-			r.addSum(metricTCPResets, s.ResetsSent, strAttr("network.io.direction", "transmit"))
-			r.addSum(metricTCPResets, s.ResetsReceived, strAttr("network.io.direction", "receive"))
-		})
-
-		if c.cfg.TCP.PerPeer.Enabled {
-			readPerCPU(c, c.p.TCPPeerStats, "tcp_peer", func(key probes.ProbesTcpPeerKey, per []probes.ProbesTcpPeerStats) {
-				if !include(key.CgroupId) {
-					return
-				}
-				var s probes.ProbesTcpPeerStats
-				for i := range per {
-					s.Closes += per[i].Closes
-					s.BytesSent += per[i].BytesSent
-					s.BytesReceived += per[i].BytesReceived
-					s.Retransmits += per[i].Retransmits
-				}
-				peer := []attr{strAttr("network.peer.address", peerAddr(key.Family, key.Addr).String())}
-				if key.Port != 0 {
-					peer = append(peer, intAttr("network.peer.port", int64(key.Port)))
-				}
-				r := b.forCgroup(key.CgroupId)
-				r.addSum(metricTCPPeerClosed, s.Closes, peer...)
-				r.addSum(metricTCPPeerIO, s.BytesSent, append(peer, strAttr("network.io.direction", "transmit"))...)
-				r.addSum(metricTCPPeerIO, s.BytesReceived, append(peer, strAttr("network.io.direction", "receive"))...)
-				r.addSum(metricTCPPeerRetransmits, s.Retransmits, peer...)
-			})
+	if r.cfg.TCP.Enabled {
+		forEachCgroup(r, r.p.TCPStats, r.p.TCPSlots, "tcp", tcpSlot, b.addTCP)
+		if r.cfg.TCP.PerPeer.Enabled {
+			readPerCPU(r, r.p.TCPPeerStats, "tcp_peer", b.addTCPPeer)
 		}
-		if c.cfg.TCP.Edges.Enabled {
-			c.collectEdges(b, include)
+		if r.cfg.TCP.Edges.Enabled {
+			b.addEdges()
 		}
 	}
-
-	if c.cfg.Memory.Enabled {
-		forEachCgroup(c, c.p.MemoryStats, c.p.MemorySlots, "memory", func(s *probes.ProbesMemorySlot) (uint64, *probes.ProbesMemoryStats) {
-			return s.Owner, &s.Stats
-		}, func(id uint64, per []probes.ProbesMemoryStats) {
-			if !include(id) {
-				return
-			}
-			var s probes.ProbesMemoryStats
-			var h log2Histogram
-			for i := range per {
-				v := &per[i]
-				for o := range s.PagesByOrder {
-					s.PagesByOrder[o] += v.PagesByOrder[o]
-				}
-				s.ExtfragEvents += v.ExtfragEvents
-				s.DirectReclaims += v.DirectReclaims
-				s.OomKills += v.OomKills
-				h.add(v.DirectReclaimNs.Slots[:], v.DirectReclaimNs.Zero, v.DirectReclaimNs.Sum)
-			}
-			var allocs uint64
-			for _, n := range s.PagesByOrder {
-				allocs += n
-			}
-			if allocs+s.ExtfragEvents+s.DirectReclaims+s.OomKills == 0 {
-				return
-			}
-			r := b.forCgroup(id)
-			for o, n := range s.PagesByOrder {
-				if n != 0 {
-					r.addSum(metricPagesAllocated, n<<o, strAttr("memory.page.order", strconv.Itoa(o)))
-				}
-			}
-			r.addHistogram(metricDirectReclaim, &h)
-			r.addSum(metricExtfrag, s.ExtfragEvents)
-			r.addSum(metricOOMKills, s.OomKills)
-		})
+	if r.cfg.Memory.Enabled {
+		forEachCgroup(r, r.p.MemoryStats, r.p.MemorySlots, "memory", memorySlot, b.addMemory)
 	}
 
-	c.cgroupCount.Store(int64(len(seen)))
-	c.removeDeadCgroups(seen)
-	for id := range seen {
-		retiredSeen[id] = true // just retired ones among them
+	r.cgroupCount.Store(int64(len(b.seen)))
+	r.removeDeadCgroups(b.seen)
+	for id := range b.seen {
+		b.retiredSeen[id] = true // just retired ones among them
 	}
-	c.retire(retiredSeen)
+	r.retire(b.retiredSeen)
 	return b.md
 }
 
 // removeDeadCgroups retires the cgroups that no longer exist, after their last
 // values were emitted (see retire), so max_cgroups counts live cgroups.
-func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
+func (r *mapReader) removeDeadCgroups(seen map[uint64]bool) {
 	var dead []uint64
 	certain := map[uint64]bool{}
 	for id := range seen {
 		if id == 0 || id == probes.OverflowCgroupID {
 			continue
 		}
-		path, ok := c.attrs.cgroupPath(id)
+		path, ok := r.attrs.cgroupPath(id)
 		switch {
-		case ok && c.attrs.resolver.Exists(id, path):
-			delete(c.unresolved, id)
-		case ok || c.attrs.resolver.Gone(id):
+		case ok && r.attrs.resolver.Exists(id, path):
+			delete(r.unresolved, id)
+		case ok || r.attrs.resolver.Gone(id):
 			dead = append(dead, id) // directory gone, or the kernel knows no such cgroup
 			certain[id] = true
 		default:
 			// Undecidable without file handles: give the rate-limited walk a few rounds.
-			if c.unresolved[id]++; c.unresolved[id] >= unresolvedRounds {
+			if r.unresolved[id]++; r.unresolved[id] >= unresolvedRounds {
 				dead = append(dead, id)
 			}
 		}
@@ -293,45 +179,45 @@ func (c *collector) removeDeadCgroups(seen map[uint64]bool) {
 	isDead := map[uint64]bool{}
 	for _, id := range dead {
 		isDead[id] = true
-		c.retired[id] = certain[id]
-		delete(c.firstSeen, id)
-		delete(c.unresolved, id)
-		c.attrs.forget(id)
+		r.retired[id] = certain[id]
+		delete(r.firstSeen, id)
+		delete(r.unresolved, id)
+		r.attrs.forget(id)
 	}
-	if c.cfg.TCP.Edges.Enabled {
-		c.deleteEdges(isDead)
+	if r.cfg.TCP.Edges.Enabled {
+		r.deleteEdges(isDead)
 	}
-	if c.cfg.TCP.PerPeer.Enabled {
+	if r.cfg.TCP.PerPeer.Enabled {
 		var keys []probes.ProbesTcpPeerKey
-		readPerCPU(c, c.p.TCPPeerStats, "tcp_peer", func(key probes.ProbesTcpPeerKey, _ []probes.ProbesTcpPeerStats) {
+		readPerCPU(r, r.p.TCPPeerStats, "tcp_peer", func(key probes.ProbesTcpPeerKey, _ []probes.ProbesTcpPeerStats) {
 			if isDead[key.CgroupId] {
 				keys = append(keys, key)
 			}
 		})
 		for _, k := range keys {
-			_ = c.p.TCPPeerStats.Delete(k)
+			_ = r.p.TCPPeerStats.Delete(k)
 		}
 	}
 }
 
 // alive reports whether the cgroup id resolves to an existing directory.
-func (c *collector) alive(id uint64) bool {
-	path, ok := c.attrs.cgroupPath(id)
-	return ok && c.attrs.resolver.Exists(id, path)
+func (r *mapReader) alive(id uint64) bool {
+	path, ok := r.attrs.cgroupPath(id)
+	return ok && r.attrs.resolver.Exists(id, path)
 }
 
 // retire deletes the hash entries of retired cgroups and releases their
 // slots; found are the ids this collection read from some table. Ids found
 // nowhere are forgotten.
-func (c *collector) retire(found map[uint64]bool) {
+func (r *mapReader) retire(found map[uint64]bool) {
 	released := map[uint32]bool{}
-	for id := range c.retired {
+	for id := range r.retired {
 		if !found[id] {
-			delete(c.retired, id)
+			delete(r.retired, id)
 			continue
 		}
-		if c.inHash[id] {
-			for _, m := range []*ebpf.Map{c.p.SchedStats, c.p.TCPStats, c.p.MemoryStats} {
+		if r.inHash[id] {
+			for _, m := range []*ebpf.Map{r.p.SchedStats, r.p.TCPStats, r.p.MemoryStats} {
 				if m != nil {
 					_ = m.Delete(id) // absent from some maps
 				}
@@ -339,36 +225,36 @@ func (c *collector) retire(found map[uint64]bool) {
 		}
 		// One owner per slot index can be released per collection; another
 		// removed cgroup holding the same index elsewhere waits for the next.
-		for _, idx := range c.slotsOf[id] {
+		for _, idx := range r.slotsOf[id] {
 			if released[idx] {
 				continue
 			}
 			released[idx] = true
-			if err := c.p.ReleasedSlots.Put(idx, id); err != nil {
-				c.logger.Warn("releasing a slot of a removed cgroup", zap.Uint64("cgroup_id", id), zap.Error(err))
+			if err := r.p.ReleasedSlots.Put(idx, id); err != nil {
+				r.logger.Warn("releasing a slot of a removed cgroup", zap.Uint64("cgroup_id", id), zap.Error(err))
 			}
 		}
 	}
 }
 
 // forEachCgroup calls fn with every cgroup's per-CPU values of one signal:
-// those of its hash entry and of the slots it owns (bpf/common.h: stats_for).
+// those of its hash entry and of the slots it owns (bpf/common.bpf.h: stats_for).
 // split returns a slot's owner and stats.
-func forEachCgroup[S, V any](c *collector, hash, slots *ebpf.Map, table string, split func(*S) (uint64, *V), fn func(id uint64, per []V)) {
+func forEachCgroup[S, V any](r *mapReader, hash, slots *ebpf.Map, table string, split func(*S) (uint64, *V), fn func(id uint64, per []V)) {
 	all := map[uint64][]V{}
-	readPerCPU(c, hash, table, func(id uint64, per []V) {
+	readPerCPU(r, hash, table, func(id uint64, per []V) {
 		all[id] = append(all[id], per...)
-		c.inHash[id] = true
+		r.inHash[id] = true
 	})
-	readPerCPU(c, slots, table+" slots", func(idx uint32, per []S) {
+	readPerCPU(r, slots, table+" slots", func(idx uint32, per []S) {
 		for i := range per {
 			owner, v := split(&per[i])
 			if owner == 0 || owner == probes.SlotTaking {
 				continue
 			}
 			all[owner] = append(all[owner], *v)
-			if !slices.Contains(c.slotsOf[owner], idx) {
-				c.slotsOf[owner] = append(c.slotsOf[owner], idx)
+			if !slices.Contains(r.slotsOf[owner], idx) {
+				r.slotsOf[owner] = append(r.slotsOf[owner], idx)
 			}
 		}
 	})
@@ -380,7 +266,7 @@ func forEachCgroup[S, V any](c *collector, hash, slots *ebpf.Map, table string, 
 // readPerCPU calls fn with every entry of a per-CPU map: the key and one value
 // per CPU. An iteration that ends early (entries deleted meanwhile) is logged;
 // what was read is still used.
-func readPerCPU[K, V any](c *collector, m *ebpf.Map, table string, fn func(key K, perCPU []V)) {
+func readPerCPU[K, V any](r *mapReader, m *ebpf.Map, table string, fn func(key K, perCPU []V)) {
 	if m == nil {
 		return // not created: no loaded program uses it (e.g. no slot tables in the compat object)
 	}
@@ -391,19 +277,6 @@ func readPerCPU[K, V any](c *collector, m *ebpf.Map, table string, fn func(key K
 		fn(key, per)
 	}
 	if err := it.Err(); err != nil {
-		c.logger.Warn("reading eBPF map incomplete", zap.String("table", table), zap.Error(err))
+		r.logger.Warn("reading eBPF map incomplete", zap.String("table", table), zap.Error(err))
 	}
 }
-
-// peerAddr converts an address of a BPF struct (IPv4 in the first 4 bytes) to netip.
-func peerAddr(family uint16, b [16]uint8) netip.Addr {
-	if family == afInet {
-		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
-	}
-	return netip.AddrFrom16(b)
-}
-
-const (
-	afInet  = 2
-	afInet6 = 10
-)

@@ -45,7 +45,7 @@ func TestConfigCustom(t *testing.T) {
 	want.Histogram = HistogramExplicit
 	want.MaxCgroups = 512
 	want.RingBufferSize = 1 << 20
-	want.ProgramStats = false
+	want.ProgramStats = true
 	want.OnStartError = OnStartErrorReport
 	want.Cgroups = CgroupFilter{Include: []string{"^/kubepods"}, Exclude: []string{"conmon"}}
 	want.TCP = TCPConfig{Enabled: true, Spans: true, PerPeer: PerPeerConfig{Enabled: true, MaxSeries: 200},

@@ -17,18 +17,18 @@ const (
 
 var edgeSides = map[uint8]string{probes.EdgeSideClient: "client", probes.EdgeSideServer: "server"}
 
-// collectEdges brings the open connections' bytes into the edge table (one
-// run of the kernel's edge iterator) and emits every edge of an included
-// cgroup on that cgroup's resource. The overflow edge has no peer attributes.
-func (c *collector) collectEdges(b *metricsBatch, include func(uint64) bool) {
-	if err := c.p.FlushEdges(); err != nil {
-		c.logger.Warn("edges of open connections not updated this interval; they still count at close", zap.Error(err))
+// addEdges brings the open connections' bytes into the edge table (one run
+// of the kernel's edge iterator) and emits every edge of an included cgroup
+// on that cgroup's resource. The overflow edge has no peer attributes.
+func (b *metricsBatch) addEdges() {
+	if err := b.r.p.FlushEdges(); err != nil {
+		b.r.logger.Warn("edges of open connections not updated this interval; they still count at close", zap.Error(err))
 	}
 	var key probes.ProbesTcpEdgeKey
 	var s probes.ProbesTcpEdgeStats
-	it := c.p.TCPEdges.Iterate()
+	it := b.r.p.TCPEdges.Iterate()
 	for it.Next(&key, &s) {
-		if s.Opened+s.Closed+s.Failed+s.BytesSent+s.BytesReceived+s.Retransmits == 0 || !include(key.CgroupId) {
+		if s.Opened+s.Closed+s.Failed+s.BytesSent+s.BytesReceived+s.Retransmits == 0 || !b.include(key.CgroupId) {
 			continue
 		}
 		var peer []attr
@@ -53,22 +53,22 @@ func (c *collector) collectEdges(b *metricsBatch, include func(uint64) bool) {
 		}
 	}
 	if err := it.Err(); err != nil {
-		c.logger.Warn("reading eBPF map incomplete", zap.String("table", "tcp_edges"), zap.Error(err))
+		b.r.logger.Warn("reading eBPF map incomplete", zap.String("table", "tcp_edges"), zap.Error(err))
 	}
 }
 
 // deleteEdges removes the edges of removed cgroups (their last values were emitted).
-func (c *collector) deleteEdges(dead map[uint64]bool) {
+func (r *mapReader) deleteEdges(dead map[uint64]bool) {
 	var key probes.ProbesTcpEdgeKey
 	var s probes.ProbesTcpEdgeStats
 	var keys []probes.ProbesTcpEdgeKey
-	it := c.p.TCPEdges.Iterate()
+	it := r.p.TCPEdges.Iterate()
 	for it.Next(&key, &s) {
 		if dead[key.CgroupId] {
 			keys = append(keys, key)
 		}
 	}
 	for _, k := range keys {
-		_ = c.p.TCPEdges.Delete(k)
+		_ = r.p.TCPEdges.Delete(k)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"strconv"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -190,18 +188,6 @@ func (e *eventReader) newLog(cgroupID uint64, mono uint64, name string, sev plog
 	return lr, true
 }
 
-func cString(b []int8) string {
-	n := 0
-	for n < len(b) && b[n] != 0 {
-		n++
-	}
-	s := make([]byte, n)
-	for i := range s {
-		s[i] = byte(b[i])
-	}
-	return string(s)
-}
-
 // putProcess sets the attributes exec and exit records share.
 func putProcess(a pcommon.Map, pid, ppid uint32, comm []int8) {
 	a.PutInt("process.pid", int64(pid))
@@ -338,19 +324,14 @@ func (e *eventReader) addSpan(v *probes.ProbesTcpConnEvent) {
 	a.PutInt("tcp.srtt_us", int64(v.SrttUs))
 }
 
-var tcpStates = [...]string{1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-	6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV"}
+// monotonicClock converts CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns, the
+// events' timestamps) to wall-clock time.
+type monotonicClock struct{ offset int64 }
 
-func tcpStateName(s uint32) string {
-	if int(s) < len(tcpStates) && tcpStates[s] != "" {
-		return tcpStates[s]
-	}
-	return "UNKNOWN"
+func newMonotonicClock() monotonicClock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return monotonicClock{offset: time.Now().UnixNano() - ts.Nano()}
 }
 
-func signalName(n uint32) string {
-	if name := unix.SignalName(syscall.Signal(n)); name != "" {
-		return name
-	}
-	return strconv.Itoa(int(n))
-}
+func (c monotonicClock) wall(mono uint64) time.Time { return time.Unix(0, int64(mono)+c.offset) }

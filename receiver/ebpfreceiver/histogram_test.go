@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-// slotOf mirrors log2_ceil + clamp of bpf/common.h: the slot a value lands in.
+// slotOf mirrors log2_ceil + clamp of bpf/cgroup_stats.h: the slot a value lands in.
 func slotOf(v uint64, slots int) int {
 	s := 0
 	for uint64(1)<<s < v {

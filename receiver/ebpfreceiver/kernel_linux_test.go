@@ -10,8 +10,6 @@ package ebpfreceiver
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -39,6 +37,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/ebpftest"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/cgroupfs"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
@@ -48,11 +47,7 @@ const workloadEnv = "EBPFRECEIVER_TEST_WORKLOAD"
 
 // The generated TestMain belongs to mdatagen, so the workload dispatch runs
 // from init, before any test machinery starts.
-func init() {
-	if w := os.Getenv(workloadEnv); w != "" {
-		os.Exit(runWorkload(w, os.Args[1:]))
-	}
-}
+func init() { ebpftest.RunRoleIfChild(workloadEnv, runWorkload) }
 
 // runWorkload runs in the child process, inside the test cgroup. It waits for
 // a line on stdin so the parent can finish placing it (e.g. into a v1 memory
@@ -198,42 +193,22 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// testCgroup is a fresh cgroup v2 directory.
+// testCgroup is a fresh cgroup v2 directory with its id.
 type testCgroup struct {
-	dir  string
-	path string // relative to the cgroup2 mount, as linux.cgroup.path reports it
-	id   uint64
+	*ebpftest.Cgroup
+	id uint64
 }
 
 func newTestCgroup(t *testing.T) *testCgroup {
 	t.Helper()
 	mount, err := cgroupfs.Cgroup2Mount("/proc/self/mountinfo")
 	require.NoError(t, err)
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	name := "otelcol-ebpf-test-" + hex.EncodeToString(rnd[:])
-	dir := filepath.Join(mount, name)
-	require.NoError(t, os.Mkdir(dir, 0o755))
-	t.Cleanup(func() { removeCgroup(dir) })
-	id, err := cgroupfs.ID(dir)
+	cg, err := ebpftest.NewCgroup(mount, "otelcol-ebpf-test-")
 	require.NoError(t, err)
-	return &testCgroup{dir: dir, path: "/" + name, id: id}
-}
-
-// removeCgroup kills what is left in the cgroup and removes it.
-func removeCgroup(dir string) {
-	for range 50 {
-		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	t.Cleanup(cg.Remove)
+	id, err := cgroupfs.ID(cg.Dir)
+	require.NoError(t, err)
+	return &testCgroup{Cgroup: cg, id: id}
 }
 
 // workload is a child process started directly inside a cgroup.
@@ -251,20 +226,13 @@ func startWorkload(t *testing.T, cg *testCgroup, name string, args ...string) *w
 // startWorkloadWith runs the workload through a wrapper command (e.g. taskset).
 func startWorkloadWith(t *testing.T, cg *testCgroup, wrapper []string, name string, args ...string) *workload {
 	t.Helper()
-	fd, err := syscall.Open(cg.dir, syscall.O_DIRECTORY|syscall.O_RDONLY, 0)
-	require.NoError(t, err)
-	defer syscall.Close(fd)
-	argv := append(append(slices.Clone(wrapper), os.Args[0]), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), workloadEnv+"="+name)
+	cmd := ebpftest.RoleCommand(workloadEnv, name, wrapper, args...)
 	cmd.Stderr = os.Stderr
-	// clone3(CLONE_INTO_CGROUP): the child never runs outside the cgroup.
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	require.NoError(t, cg.StartIn(cmd))
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return &workload{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
 }
@@ -500,47 +468,32 @@ func intAttrOf(m pcommon.Map, k string) int64 {
 }
 
 // tcpServer accepts connections, reads everything and closes.
-func tcpServer(t *testing.T) (addr string, received func() int64) {
+func tcpServer(t *testing.T) (addr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	srv, err := ebpftest.NewDiscardServer()
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	total := make(chan int64, 1)
-	total <- 0
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				n, _ := io.Copy(io.Discard, c)
-				_ = c.Close()
-				total <- <-total + n
-			}()
-		}
-	}()
-	return ln.Addr().String(), func() int64 { n := <-total; total <- n; return n }
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Addr()
 }
 
 func TestTCPGroundTruth(t *testing.T) {
 	s := startReceiver(t, func(c *Config) { c.TCP.Spans = true; c.TCP.PerPeer.Enabled = true })
 	cg := newTestCgroup(t)
-	addr, _ := tcpServer(t)
+	addr := tcpServer(t)
 	const n, size = 20, 10000
 	w := startWorkload(t, cg, "tcp", strconv.Itoa(n), addr, strconv.Itoa(size))
 	w.go_(t)
 	require.Equal(t, 0, w.wait(t))
 
 	eventually(t, "TCP metrics of the workload cgroup", func() (bool, string) {
-		v := s.latest(cg.path)
+		v := s.latest(cg.Path)
 		opened := v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "active")
 		closed := v.sum("ebpf.tcp.connections.closed")
 		sent := v.sum("ebpf.tcp.io", "network.io.direction", "transmit")
 		return opened == n && closed == n && sent >= n*size && v.histCount("ebpf.tcp.connection.duration") == n,
 			fmt.Sprintf("opened=%d closed=%d sent=%d", opened, closed, sent)
 	})
-	v := s.latest(cg.path)
+	v := s.latest(cg.Path)
 	require.EqualValues(t, 0, v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "passive"),
 		"the server side runs in the test's cgroup, not the workload's")
 	require.EqualValues(t, n, v.histCount("ebpf.tcp.srtt"))
@@ -551,10 +504,10 @@ func TestTCPGroundTruth(t *testing.T) {
 	require.EqualValues(t, n, v.sum("ebpf.tcp.peer.connections.closed", "network.peer.address", "127.0.0.1", "network.peer.port", port))
 
 	eventually(t, "one client span per connection", func() (bool, string) {
-		spans := s.findSpans(cg.path)
+		spans := s.findSpans(cg.Path)
 		return len(spans) == n, fmt.Sprintf("%d spans", len(spans))
 	})
-	for _, sp := range s.findSpans(cg.path) {
+	for _, sp := range s.findSpans(cg.Path) {
 		require.Equal(t, ptrace.SpanKindClient, sp.Kind())
 		require.EqualValues(t, size, intAttrOf(sp.Attributes(), "tcp.bytes_sent"))
 		require.EqualValues(t, 0, intAttrOf(sp.Attributes(), "tcp.bytes_received"), "the server sends no payload")
@@ -570,7 +523,7 @@ func TestTCPGroundTruth(t *testing.T) {
 func TestTCPResetGroundTruth(t *testing.T) {
 	s := startReceiver(t, nil)
 	cg := newTestCgroup(t)
-	addr, _ := tcpServer(t)
+	addr := tcpServer(t)
 	w := startWorkload(t, cg, "reset", addr)
 	w.go_(t)
 	line, err := w.stdout.ReadString('\n')
@@ -580,11 +533,11 @@ func TestTCPResetGroundTruth(t *testing.T) {
 	require.Equal(t, 0, w.wait(t))
 
 	eventually(t, "reset counted for the workload cgroup", func() (bool, string) {
-		sent := s.latest(cg.path).sum("ebpf.tcp.resets", "network.io.direction", "transmit")
+		sent := s.latest(cg.Path).sum("ebpf.tcp.resets", "network.io.direction", "transmit")
 		return sent >= 1, fmt.Sprintf("resets sent=%d", sent)
 	})
 	eventually(t, "reset log record", func() (bool, string) {
-		logs := s.findLogs(cg.path, "ebpf.tcp.reset")
+		logs := s.findLogs(cg.Path, "ebpf.tcp.reset")
 		for _, lr := range logs {
 			a := lr.Attributes()
 			dir, _ := a.Get("network.io.direction")
@@ -640,12 +593,12 @@ func TestTCPResetWithoutSocket(t *testing.T) {
 		// afterwards shows that resets are reported at all, and that records
 		// of earlier events had time to arrive.
 		cg := newTestCgroup(t)
-		addr, _ := tcpServer(t)
+		addr := tcpServer(t)
 		w := startWorkload(t, cg, "reset", addr)
 		w.go_(t)
 		require.Equal(t, 0, w.wait(t))
 		eventually(t, "reset log record of a socket", func() (bool, string) {
-			n := len(s.findLogs(cg.path, "ebpf.tcp.reset"))
+			n := len(s.findLogs(cg.Path, "ebpf.tcp.reset"))
 			return n > 0, fmt.Sprintf("%d records", n)
 		})
 		for _, lr := range s.findLogs("", "ebpf.tcp.reset") {
@@ -724,7 +677,7 @@ func testSchedulerGroundTruth(t *testing.T, source string) {
 	usage := cgroupCPUUsage(t, cg)
 
 	eventually(t, "context switches of the workload cgroup", func() (bool, string) {
-		v := s.latest(cg.path)
+		v := s.latest(cg.Path)
 		vol := v.sum("ebpf.sched.context_switches", "process.context_switch.type", "voluntary")
 		runq := v.histCount("ebpf.sched.runqueue.latency")
 		cpu := time.Duration(v.sum("ebpf.sched.cpu.time"))
@@ -735,7 +688,7 @@ func testSchedulerGroundTruth(t *testing.T, source string) {
 		return vol >= k && runq >= k && cpuOK && exited == 1,
 			fmt.Sprintf("voluntary=%d runq=%d cpu=%v (cpu.stat %v) exited=%d", vol, runq, cpu, usage, exited)
 	})
-	v := s.latest(cg.path)
+	v := s.latest(cg.Path)
 	t.Logf("%s: cpu.time %v vs cpu.stat %v; %d run-queue waits, median bucket <= %v", source,
 		time.Duration(v.sum("ebpf.sched.cpu.time")), usage, v.histCount("ebpf.sched.runqueue.latency"),
 		time.Duration(v.histMedianBound("ebpf.sched.runqueue.latency")))
@@ -746,7 +699,7 @@ func testSchedulerGroundTruth(t *testing.T, source string) {
 // A task that was running before the receiver started, and neither forks
 // nor execs, is accounted to its cgroup. The compat object (kernels without
 // BPF atomics) creates scheduler entries outside sched_switch, from a timer
-// interrupt (bpf/sched.h: handle_hrtimer_expire_entry): this runs that
+// interrupt (bpf/sched.bpf.h: handle_hrtimer_expire_entry): this runs that
 // object on every kernel.
 func TestSchedulerTaskOlderThanReceiver(t *testing.T) {
 	requireRoot(t)
@@ -760,7 +713,7 @@ func TestSchedulerTaskOlderThanReceiver(t *testing.T) {
 	s := startReceiver(t, func(c *Config) { c.TCP.Enabled, c.Memory.Enabled = false, false })
 	require.True(t, compat)
 	eventually(t, "CPU time and switches of the running task's cgroup", func() (bool, string) {
-		v := s.latest(cg.path)
+		v := s.latest(cg.Path)
 		cpu, vol := v.sum("ebpf.sched.cpu.time"), v.sum("ebpf.sched.context_switches", "process.context_switch.type", "voluntary")
 		return cpu > 0 && vol > 0, fmt.Sprintf("cpu.time=%d voluntary=%d", cpu, vol)
 	})
@@ -769,7 +722,7 @@ func TestSchedulerTaskOlderThanReceiver(t *testing.T) {
 // cgroupCPUUsage is the CPU time the kernel accounted to the cgroup (cpu.stat usage_usec).
 func cgroupCPUUsage(t *testing.T, cg *testCgroup) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(cg.dir, "cpu.stat"))
+	b, err := os.ReadFile(filepath.Join(cg.Dir, "cpu.stat"))
 	require.NoError(t, err)
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
@@ -778,7 +731,7 @@ func cgroupCPUUsage(t *testing.T, cg *testCgroup) time.Duration {
 			return time.Duration(us) * time.Microsecond
 		}
 	}
-	t.Fatalf("no usage_usec in %s/cpu.stat: %q", cg.dir, b)
+	t.Fatalf("no usage_usec in %s/cpu.stat: %q", cg.Dir, b)
 	return 0
 }
 
@@ -791,16 +744,16 @@ func TestProcessLogsGroundTruth(t *testing.T) {
 	require.Equal(t, 7, w.wait(t))
 
 	eventually(t, "exec and exit log records", func() (bool, string) {
-		execs, exits := s.findLogs(cg.path, "ebpf.process.exec"), s.findLogs(cg.path, "ebpf.process.exit")
+		execs, exits := s.findLogs(cg.Path, "ebpf.process.exec"), s.findLogs(cg.Path, "ebpf.process.exit")
 		return len(execs) >= 1 && len(exits) >= 1, fmt.Sprintf("%d exec, %d exit", len(execs), len(exits))
 	})
-	ex := s.findLogs(cg.path, "ebpf.process.exec")[0]
+	ex := s.findLogs(cg.Path, "ebpf.process.exec")[0]
 	require.EqualValues(t, pid, intAttrOf(ex.Attributes(), "process.pid"))
 	require.EqualValues(t, os.Getpid(), intAttrOf(ex.Attributes(), "process.parent_pid"))
 	exe, _ := ex.Attributes().Get("process.executable.path")
 	require.Equal(t, os.Args[0], exe.Str())
 	var found bool
-	for _, lr := range s.findLogs(cg.path, "ebpf.process.exit") {
+	for _, lr := range s.findLogs(cg.Path, "ebpf.process.exit") {
 		if intAttrOf(lr.Attributes(), "process.pid") == int64(pid) {
 			found = true
 			require.EqualValues(t, 7, intAttrOf(lr.Attributes(), "process.exit.code"))
@@ -809,7 +762,7 @@ func TestProcessLogsGroundTruth(t *testing.T) {
 	}
 	require.True(t, found, "no exit record for pid %d", pid)
 	eventually(t, "exec and exit counters", func() (bool, string) {
-		v := s.latest(cg.path)
+		v := s.latest(cg.Path)
 		return v.sum("ebpf.sched.execs") >= 1 && v.sum("ebpf.sched.processes.exited") >= 1, ""
 	})
 }
@@ -817,7 +770,7 @@ func TestProcessLogsGroundTruth(t *testing.T) {
 // A process's exit is counted and logged once, when its last thread leaves,
 // also when threads exit on their own before and the rest together at the
 // end (exit_group). Before Linux 6.16 the tracepoint does not say which
-// thread is the last (bpf/sched.h: handle_sched_process_exit_live): that
+// thread is the last (bpf/sched.bpf.h: handle_sched_process_exit_live): that
 // variant runs here on every kernel, besides the one the kernel chose.
 func TestProcessExitCountedOnce(t *testing.T) {
 	const live = "handle_sched_process_exit_live"
@@ -865,13 +818,13 @@ func testProcessExitCountedOnce(t *testing.T, variant string) (chosen string) {
 	// counter and the records then only have to reach the pipelines.
 	exitRecords := func() map[int64]int {
 		perPid := map[int64]int{}
-		for _, lr := range s.findLogs(cg.path, "ebpf.process.exit") {
+		for _, lr := range s.findLogs(cg.Path, "ebpf.process.exit") {
 			perPid[intAttrOf(lr.Attributes(), "process.pid")]++
 		}
 		return perPid
 	}
 	eventually(t, "process exits counted and logged", func() (bool, string) {
-		n, records := s.latest(cg.path).sum("ebpf.sched.processes.exited"), exitRecords()
+		n, records := s.latest(cg.Path).sum("ebpf.sched.processes.exited"), exitRecords()
 		for pid := range pids {
 			if records[pid] == 0 {
 				return false, fmt.Sprintf("exited=%d, no record for pid %d yet (records %v)", n, pid, records)
@@ -881,7 +834,7 @@ func testProcessExitCountedOnce(t *testing.T, variant string) (chosen string) {
 	})
 	// A second report of an exit would follow within the same collection.
 	time.Sleep(3 * scaled(200*time.Millisecond))
-	require.EqualValues(t, procs, s.latest(cg.path).sum("ebpf.sched.processes.exited"), "each process counted once")
+	require.EqualValues(t, procs, s.latest(cg.Path).sum("ebpf.sched.processes.exited"), "each process counted once")
 	records := exitRecords()
 	for pid := range pids {
 		require.Equal(t, 1, records[pid], "exit records of pid %d (all: %v)", pid, records)
@@ -899,8 +852,8 @@ func TestMemoryGroundTruth(t *testing.T) {
 
 	want := int64(mib << 20 / os.Getpagesize())
 	eventually(t, "pages allocated by the workload cgroup", func() (bool, string) {
-		pages := s.latest(cg.path).sum("ebpf.memory.pages.allocated")
-		v := s.latest(cg.path)
+		pages := s.latest(cg.Path).sum("ebpf.memory.pages.allocated")
+		v := s.latest(cg.Path)
 		var orders []string
 		for o := 0; o < 11; o++ {
 			if n := v.sum("ebpf.memory.pages.allocated", "memory.page.order", strconv.Itoa(o)); n > 0 {
@@ -915,18 +868,18 @@ func TestMemoryGroundTruth(t *testing.T) {
 // cgroup2 hierarchy with the memory controller, else a v1 memory cgroup.
 func memoryLimit(t *testing.T, cg *testCgroup, pid int, limit int64) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(cg.dir, "memory.max")); err == nil {
-		require.NoError(t, os.WriteFile(filepath.Join(cg.dir, "memory.max"), []byte(strconv.FormatInt(limit, 10)), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(cg.dir, "memory.swap.max"), []byte("0"), 0o644))
+	if _, err := os.Stat(filepath.Join(cg.Dir, "memory.max")); err == nil {
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.max"), []byte(strconv.FormatInt(limit, 10)), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(cg.Dir, "memory.swap.max"), []byte("0"), 0o644))
 		return
 	}
 	parent := "/sys/fs/cgroup/memory"
 	if _, err := os.Stat(filepath.Join(parent, "memory.limit_in_bytes")); err != nil {
-		t.Fatalf("no memory controller: neither memory.max in %s nor a v1 hierarchy at %s", cg.dir, parent)
+		t.Fatalf("no memory controller: neither memory.max in %s nor a v1 hierarchy at %s", cg.Dir, parent)
 	}
-	dir := filepath.Join(parent, filepath.Base(cg.dir))
+	dir := filepath.Join(parent, filepath.Base(cg.Dir))
 	require.NoError(t, os.Mkdir(dir, 0o755))
-	t.Cleanup(func() { removeCgroup(dir) })
+	t.Cleanup((&ebpftest.Cgroup{Dir: dir}).Remove)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644))
 	// memsw is only present with swap accounting; without swap the limit above suffices.
 	_ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644)
@@ -944,7 +897,7 @@ func TestOOMGroundTruth(t *testing.T) {
 	require.Error(t, err, "the workload must be killed by the OOM killer")
 
 	eventually(t, "OOM log record with the victim's pid", func() (bool, string) {
-		logs := s.findLogs(cg.path, "ebpf.oom.kill")
+		logs := s.findLogs(cg.Path, "ebpf.oom.kill")
 		for _, lr := range logs {
 			if intAttrOf(lr.Attributes(), "process.pid") == int64(pid) {
 				require.Positive(t, intAttrOf(lr.Attributes(), "oom.total_vm_bytes"))
@@ -955,7 +908,7 @@ func TestOOMGroundTruth(t *testing.T) {
 		return false, fmt.Sprintf("%d OOM records", len(logs))
 	})
 	eventually(t, "OOM kill counted", func() (bool, string) {
-		n := s.latest(cg.path).sum("ebpf.memory.oom_kills")
+		n := s.latest(cg.Path).sum("ebpf.memory.oom_kills")
 		return n >= 1, fmt.Sprintf("oom_kills=%d", n)
 	})
 }

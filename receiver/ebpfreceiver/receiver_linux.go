@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"go.opentelemetry.io/collector/component"
@@ -34,7 +33,7 @@ var (
 	testHookLoaded  func(*probes.Set)
 )
 
-// ebpfReceiver owns the BPF programs, the collection loop and the event reader.
+// ebpfReceiver owns the BPF programs, the map reader and the event reader.
 type ebpfReceiver struct {
 	cfg     *Config
 	set     receiver.Settings
@@ -51,7 +50,7 @@ type ebpfReceiver struct {
 	stats     io.Closer
 	telemetry *metadata.TelemetryBuilder
 	events    *eventReader
-	collector *collector
+	reader    *mapReader
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -141,15 +140,15 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 	r.cancel = cancel
 	attrs := &resourceAttrs{hostName: r.hostName, resolver: r.resolver}
 	if r.metrics != nil {
-		r.collector = newCollector(r.cfg, p, attrs, r.matcher, r.metrics, r.set.Logger)
+		r.reader = newMapReader(r.cfg, p, attrs, r.matcher, r.metrics, r.set.Logger)
 		for name := range metricsLeftOut(p.Failed) {
-			r.collector.disabled[name] = true
+			r.reader.disabled[name] = true
 		}
-		r.collector.version = r.set.BuildInfo.Version
+		r.reader.version = r.set.BuildInfo.Version
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.collector.run(ctx, r.cfg.CollectionInterval)
+			r.reader.run(ctx, r.cfg.CollectionInterval)
 		}()
 	}
 	if (opts.Logs || opts.TCPSpans) && p.Events != nil { // nil: no loaded program sends events
@@ -230,8 +229,8 @@ func (r *ebpfReceiver) registerTelemetry() error {
 			return nil
 		}),
 		tb.RegisterReceiverEbpfCgroupsCallback(func(_ context.Context, o metric.Int64Observer) error {
-			if c := r.collector; c != nil {
-				o.Observe(c.cgroupCount.Load())
+			if mr := r.reader; mr != nil {
+				o.Observe(mr.cgroupCount.Load())
 			}
 			return nil
 		}),
@@ -289,14 +288,3 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-// monotonicToWall converts CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) to wall-clock time.
-type monotonicClock struct{ offset int64 }
-
-func newMonotonicClock() monotonicClock {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return monotonicClock{offset: time.Now().UnixNano() - ts.Nano()}
-}
-
-func (c monotonicClock) wall(mono uint64) time.Time { return time.Unix(0, int64(mono)+c.offset) }

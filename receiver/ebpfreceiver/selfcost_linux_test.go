@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/ebpftest"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadatatest"
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
 )
@@ -140,7 +140,7 @@ func TestRingBufferOverflow(t *testing.T) {
 	})
 	// Metrics keep flowing while the logs pipeline is stuck, and count every process.
 	eventually(t, "exact process counts despite the drops", func() (bool, string) {
-		v := metricsLatest(metrics, cg.path)
+		v := metricsLatest(metrics, cg.Path)
 		execs, exits := v.sum("ebpf.sched.execs"), v.sum("ebpf.sched.processes.exited")
 		return execs == procs+3 && exits >= procs+3, fmt.Sprintf("execs=%d exits=%d", execs, exits)
 	})
@@ -309,8 +309,7 @@ func mapExists(t *testing.T, id ebpf.MapID) bool {
 // capabilities and the securityContext to add, and the process lives on.
 func TestStartErrorWithoutCapabilities(t *testing.T) {
 	requireRoot(t)
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), workloadEnv+"=start-without-caps")
+	cmd := ebpftest.RoleCommand(workloadEnv, "start-without-caps", nil)
 	cmd.Stdin = strings.NewReader("go\n")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the process must survive the failed Start: %s", out)
@@ -419,11 +418,11 @@ func TestProgramFailureLeavesOthersRunning(t *testing.T) {
 	w.go_(t)
 	require.Equal(t, 0, w.wait(t))
 	eventually(t, "scheduler metrics without the failed program's", func() (bool, string) {
-		v := metricsLatest(sink, cg.path)
+		v := metricsLatest(sink, cg.Path)
 		return v.sum("ebpf.sched.execs") >= 4 && v.sum("ebpf.sched.processes.exited") >= 4,
 			fmt.Sprintf("execs=%d exited=%d", v.sum("ebpf.sched.execs"), v.sum("ebpf.sched.processes.exited"))
 	})
-	_, found := metricsLatest(sink, cg.path).metrics[metricProcessStarts.name]
+	_, found := metricsLatest(sink, cg.Path).metrics[metricProcessStarts.name]
 	require.False(t, found, "%s is fed only by the failed program: left out, not reported as 0", metricProcessStarts.name)
 }
 

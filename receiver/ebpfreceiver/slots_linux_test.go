@@ -57,9 +57,9 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 	t.Cleanup(func() { testSlotsPerCPU, testHookLoaded = 0, nil })
 	s := startReceiver(t, func(c *Config) { c.Scheduler.Enabled = false; c.Memory.Enabled = false })
 	require.NotNil(t, set)
-	addr, _ := tcpServer(t)
+	addr := tcpServer(t)
 	if set.Compat {
-		// Kernels without BPF atomics get no slot tables (bpf/common.h):
+		// Kernels without BPF atomics get no slot tables (bpf/common.bpf.h):
 		// every update goes to the hash, and the counts stay exact.
 		require.Nil(t, set.TCPSlots, "compat object: no slot tables")
 		require.Nil(t, set.ReleasedSlots, "compat object: no slot tables")
@@ -69,7 +69,7 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 		return
 	}
 
-	var released []slotPos // slots of removed cgroups, released by the collector
+	var released []slotPos // slots of removed cgroups, released by the map reader
 	takenOver := 0
 	for _, n := range []int{10, 7, 5, 9, 3} {
 		cg := pinnedConnections(t, s, taskset, addr, n)
@@ -85,12 +85,12 @@ func TestSlotTablesExactAndTakenOver(t *testing.T) {
 		var perCPU []probes.ProbesTcpStats
 		require.NoError(t, set.TCPStats.Lookup(cg.id, &perCPU), "hash entry of a live cgroup")
 
-		removeCgroup(cg.dir)
-		eventually(t, "hash entry of removed cgroup "+cg.path+" deleted", func() (bool, string) {
+		cg.Remove()
+		eventually(t, "hash entry of removed cgroup "+cg.Path+" deleted", func() (bool, string) {
 			err := set.TCPStats.Lookup(cg.id, &perCPU)
 			return errors.Is(err, ebpf.ErrKeyNotExist), fmt.Sprintf("lookup: %v", err)
 		})
-		eventually(t, "slots of removed cgroup "+cg.path+" released", func() (bool, string) {
+		eventually(t, "slots of removed cgroup "+cg.Path+" released", func() (bool, string) {
 			for _, p := range owned {
 				var mark uint64
 				require.NoError(t, set.ReleasedSlots.Lookup(p.idx, &mark))
@@ -113,8 +113,8 @@ func pinnedConnections(t *testing.T, s *sinks, taskset, addr string, n int) *tes
 	w := startWorkloadWith(t, cg, []string{taskset, "-c", "0"}, "tcp", strconv.Itoa(n), addr, "1000")
 	w.go_(t)
 	require.Equal(t, 0, w.wait(t))
-	eventually(t, "exact TCP counts of cgroup "+cg.path, func() (bool, string) {
-		v := s.latest(cg.path)
+	eventually(t, "exact TCP counts of cgroup "+cg.Path, func() (bool, string) {
+		v := s.latest(cg.Path)
 		opened := v.sum("ebpf.tcp.connections.opened", "tcp.connection.direction", "active")
 		closed := v.sum("ebpf.tcp.connections.closed")
 		return opened == int64(n) && closed == int64(n), fmt.Sprintf("opened=%d closed=%d, want %d", opened, closed, n)

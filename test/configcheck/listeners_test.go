@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 )
 
 // A listener may bind to loopback, or to an address the config takes explicitly from the
@@ -37,11 +39,9 @@ func valuesOfKey(node any, key, path string, out map[string]string) {
 }
 
 func TestShippedConfigsListenOnLoopback(t *testing.T) {
-	configs, err := filepath.Glob("../../testdata/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, configs)
-	for _, path := range configs {
-		t.Run(filepath.Base(path), func(t *testing.T) {
+	for _, path := range proctest.ShippedConfigs(t) {
+		rel, _ := filepath.Rel(proctest.RepoPath(t), path)
+		t.Run(rel, func(t *testing.T) {
 			raw, err := os.ReadFile(path)
 			require.NoError(t, err)
 			var cfg map[string]any

@@ -106,13 +106,11 @@ func TestVersion(t *testing.T) {
 // Every shipped config validates (deploy roles and the default pipeline), outside any pod: the
 // agent's downward-API variable K8S_NODE_NAME (filter.node_from_env_var) is not set, as in a CI
 // pipeline that validates configs.
-func TestValidateTestdataConfigs(t *testing.T) {
+func TestValidateShippedConfigs(t *testing.T) {
 	unsetEnv(t, "K8S_NODE_NAME")
-	configs, err := filepath.Glob(proctest.RepoPath(t, "testdata", "*.yaml"))
-	require.NoError(t, err)
-	require.NotEmpty(t, configs)
-	for _, cfg := range configs {
-		t.Run(filepath.Base(cfg), func(t *testing.T) {
+	for _, cfg := range proctest.ShippedConfigs(t) {
+		rel, _ := filepath.Rel(proctest.RepoPath(t), cfg)
+		t.Run(rel, func(t *testing.T) {
 			out, code := runCommand(t, nil, "validate", "--config", cfg)
 			require.Equalf(t, 0, code, "validate %s:\n%s", cfg, out)
 		})

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/ebpftest"
 )
 
 // TestEBPFInDefaultPipeline runs the binary on testdata/pipeline.yaml (eBPF receiver included) with
@@ -31,20 +32,11 @@ func TestEBPFInDefaultPipeline(t *testing.T) {
 	col, promPort, telPort := p.col, p.promPort, p.telPort
 
 	// Workload: TCP connections carrying data, and a few execs.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := ebpftest.NewDiscardServer()
 	require.NoError(t, err)
-	defer lis.Close()
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	defer srv.Close()
 	for i := 0; i < 20; i++ {
-		c, err := net.Dial("tcp", lis.Addr().String())
+		c, err := net.Dial("tcp", srv.Addr())
 		require.NoError(t, err)
 		_, _ = c.Write([]byte("hello from the e2e test " + strconv.Itoa(i)))
 		c.Close()

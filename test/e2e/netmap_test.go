@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/ebpftest"
 	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
 	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
@@ -34,9 +34,7 @@ import (
 const netmapWorkloadEnv = "OTELCOL_NETMAP_E2E_WORKLOAD"
 
 func init() {
-	if w := os.Getenv(netmapWorkloadEnv); w != "" {
-		os.Exit(netmapWorkload(w))
-	}
+	ebpftest.RunRoleIfChild(netmapWorkloadEnv, func(role string, _ []string) int { return netmapWorkload(role) })
 }
 
 // The network of the test: two pods, each a network namespace joined by one veth pair, and a
@@ -129,7 +127,7 @@ type netmapPod struct {
 	pod    *corev1.Pod
 	netns  string
 	veth   string
-	cgroup string // directory
+	cgroup *ebpftest.Cgroup
 }
 
 func mustRun(t *testing.T, args ...string) {
@@ -168,24 +166,19 @@ func newNetmapPod(t *testing.T, c *k8stest.Cluster, root, ns, deployment, node, 
 	dir := filepath.Join(root, "kubepods.slice", "kubepods-besteffort.slice", "kubepods-besteffort-pod"+uid+".slice",
 		"cri-containerd-"+cid+".scope")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	return &netmapPod{pod: pod, cgroup: dir}
+	return &netmapPod{pod: pod, cgroup: &ebpftest.Cgroup{Dir: dir}}
 }
 
 // start runs the test binary as the pod's process: in its network namespace and, from the first
 // instruction, its cgroup (clone3 CLONE_INTO_CGROUP of `ip netns exec`, which then execs it).
-func (p *netmapPod) start(t *testing.T, workload string) (stdin io.WriteCloser, stdout *bufio.Reader) {
-	fd, err := syscall.Open(p.cgroup, syscall.O_DIRECTORY|syscall.O_RDONLY, 0)
-	require.NoError(t, err)
-	defer syscall.Close(fd)
-	cmd := exec.Command("ip", "netns", "exec", p.netns, os.Args[0])
-	cmd.Env = append(os.Environ(), netmapWorkloadEnv+"="+workload)
+func (p *netmapPod) start(t *testing.T, workload string) (io.WriteCloser, *bufio.Reader) {
+	cmd := ebpftest.RoleCommand(netmapWorkloadEnv, workload, []string{"ip", "netns", "exec", p.netns})
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
-	stdin, err = cmd.StdinPipe()
+	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	require.NoError(t, p.cgroup.StartIn(cmd))
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return stdin, bufio.NewReader(out)
 }
@@ -200,18 +193,7 @@ func removeCgroupTree(root string) {
 		return nil
 	})
 	for i := len(dirs) - 1; i >= 0; i-- {
-		for range 50 {
-			b, _ := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-			if os.Remove(dirs[i]) == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		(&ebpftest.Cgroup{Dir: dirs[i]}).Remove()
 	}
 }
 

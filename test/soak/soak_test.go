@@ -5,7 +5,6 @@ package soak
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/otelcol-custom/otelcol-custom/internal/ebpftest"
 	"github.com/otelcol-custom/otelcol-custom/internal/k8stest"
 	"github.com/otelcol-custom/otelcol-custom/internal/proctest"
 	"github.com/otelcol-custom/otelcol-custom/internal/promtest"
@@ -260,20 +260,11 @@ func mib(b float64) float64 { return b / (1 << 20) }
 
 // kernelWork gives the eBPF receiver something to see: short TCP connections and execs.
 func kernelWork(ctx context.Context) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := ebpftest.NewDiscardServer()
 	if err != nil {
 		return
 	}
-	defer lis.Close()
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	defer srv.Close()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for n := 0; ; n++ {
@@ -282,7 +273,7 @@ func kernelWork(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if c, err := net.Dial("tcp", lis.Addr().String()); err == nil {
+		if c, err := net.Dial("tcp", srv.Addr()); err == nil {
 			_, _ = c.Write([]byte("soak"))
 			c.Close()
 		}

@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 // Command sink is a remote-write receiver that decodes (RW 1.0 and 2.0) and counts samples, run as
 // its own process so that the benchmark measures the exporter's CPU alone. By default it walks the
 // protobuf structure of each request and counts (promtest.Sink.CountOnly) so that it needs little

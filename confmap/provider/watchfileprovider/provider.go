@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 // Package watchfileprovider implements a confmap.Provider for the "watchfile" scheme. It reads a
 // local file exactly like the upstream "file" provider and, in addition, watches it: when the
 // file's content changes and the new content passes validation, the provider asks the collector

@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package watchfileprovider // import "github.com/otelcol-custom/otelcol-custom/confmap/provider/watchfileprovider"
 
 import (

@@ -6,7 +6,7 @@
 // fresh.
 //
 // The sources are compiled twice: Probes for kernels with BPF atomics, Compat
-// (-DCOMPAT_OBJECT, see bpf/common.h) for kernels without; both have the same
+// (-DCOMPAT_OBJECT, see bpf/common.bpf.h) for kernels without; both have the same
 // programs and maps, so one set of Go types (Probes*) serves both.
 package probes
 

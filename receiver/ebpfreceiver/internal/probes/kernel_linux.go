@@ -21,7 +21,7 @@ type kernel struct {
 	release string
 	btf     *btf.Spec
 	// atomics: the verifier accepts BPF atomic instructions (cmpxchg; Linux
-	// 5.12). Without them the Compat object is loaded (bpf/common.h).
+	// 5.12). Without them the Compat object is loaded (bpf/common.bpf.h).
 	atomics bool
 }
 
@@ -116,26 +116,27 @@ func typeName(t btf.Type) string {
 	}
 }
 
-// chooseVariant returns the first variant of p whose arguments are a prefix
-// of the kernel's tracepoint arguments, or the one named forced.
-func (k *kernel) chooseVariant(p Program, forced string) (variant, error) {
+// chooseVariant returns the first variant of p in object o whose arguments
+// are a prefix of the kernel's tracepoint arguments, or the one named forced.
+func (k *kernel) chooseVariant(p Program, o *objectSpecs, forced string) (variant, error) {
 	if p.iterator {
-		return p.variants[0], nil // not a tracepoint: one variant per object
+		return p.variants(o)[0], nil // not a tracepoint: one variant per object
 	}
 	args, err := k.tracepointArgs(p.Tracepoint)
 	if err != nil {
 		return variant{}, err
 	}
+	variants := p.variants(o)
 	if forced != "" {
-		for _, v := range p.variants {
-			if v.elf == forced {
+		for _, v := range variants {
+			if v.name() == forced {
 				return v, nil
 			}
 		}
 		return variant{}, fmt.Errorf("%s has no variant %s", p.Name, forced)
 	}
 	var want []string
-	for _, v := range p.variants {
+	for _, v := range variants {
 		if v.args == nil || (len(v.args) <= len(args) && slices.Equal(v.args, args[:len(v.args)])) {
 			return v, nil
 		}
@@ -163,7 +164,7 @@ func (k *kernel) structHas(name, member string) bool {
 // (CONFIG_SCHED_INFO, set by CONFIG_SCHEDSTATS or CONFIG_TASK_DELAY_ACCT,
 // which distribution kernels enable) and the programs can read the run queue
 // clock its timestamps are in (task->se.cfs_rq->rq, CONFIG_FAIR_GROUP_SCHED;
-// bpf/sched.h: task_rq_clock).
+// bpf/sched.bpf.h: task_rq_clock).
 func (k *kernel) hasSchedInfo() bool {
 	return k.structHas("task_struct", "sched_info") && k.structHas("sched_entity", "cfs_rq") && k.structHas("cfs_rq", "rq")
 }
@@ -171,7 +172,7 @@ func (k *kernel) hasSchedInfo() bool {
 // tracesResetsWithoutSocket: tcp_send_reset fires for a RST sent without a
 // socket, with the segment it answers as argument, since Linux 6.10 — the
 // release that also added enum sk_rst_reason, which the BPF side tests for
-// (bpf/tcp.h: handle_tcp_send_reset).
+// (bpf/tcp.bpf.h: handle_tcp_send_reset).
 func (k *kernel) tracesResetsWithoutSocket() bool {
 	var e *btf.Enum
 	return k.btf.TypeByName("sk_rst_reason", &e) == nil

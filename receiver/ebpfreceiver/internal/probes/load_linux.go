@@ -21,7 +21,7 @@ const SlotTaking = ^uint64(1)
 // OverflowCgroupID is the key that collects data of cgroups beyond the map capacity.
 const OverflowCgroupID = ^uint64(0)
 
-// Indexes of the overflow counter array, as enum overflow_kind in bpf/common.h.
+// Indexes of the overflow counter array, as enum overflow_kind in bpf/common.bpf.h.
 const (
 	OverflowTCP = iota
 	OverflowTCPPeer
@@ -37,7 +37,7 @@ const (
 	OverflowKinds
 )
 
-// Event types, as enum event_type in bpf/common.h.
+// Event types, as enum event_type in bpf/common.bpf.h.
 const (
 	EventExec     = 1
 	EventExit     = 2
@@ -73,12 +73,12 @@ type Options struct {
 	TCPSpans               bool
 	TCPPerPeer             bool
 	TCPPeerMaxSeries       uint32
-	// TCPEdges loads the per-edge programs (bpf/tcp_edges.h); TCPMaxEdges caps the edge table.
+	// TCPEdges loads the per-edge programs (bpf/tcp_edges.bpf.h); TCPMaxEdges caps the edge table.
 	TCPEdges    bool
 	TCPMaxEdges uint32
-	MaxCgroups  uint32
+	MaxCgroups             uint32
 	// SlotsPerCPU sizes the per-CPU slot tables in front of the per-cgroup
-	// hashes (bpf/common.h); rounded up to a power of two >= 2. 0 picks
+	// hashes (bpf/common.bpf.h); rounded up to a power of two >= 2. 0 picks
 	// DefaultSlotsPerCPU, capped by MaxCgroups.
 	SlotsPerCPU    uint32
 	RingBufferSize uint32
@@ -122,7 +122,7 @@ type Set struct {
 	TCPPeerStats *ebpf.Map
 	MemoryStats  *ebpf.Map
 	// Per-CPU slot tables in front of the stats hashes and the slots' release
-	// marks (bpf/common.h: stats_for); nil in the Compat object.
+	// marks (bpf/common.bpf.h: stats_for); nil in the Compat object.
 	SchedSlots, TCPSlots, MemorySlots *ebpf.Map
 	ReleasedSlots                     *ebpf.Map
 	Overflow                          *ebpf.Map
@@ -166,20 +166,8 @@ func (e ProgramError) Unwrap() error { return e.Err }
 // signal has no program left, or when the maps cannot be created. Every error
 // names its cause and the fix; nothing is left in the kernel on error.
 func Load(o Options) (*Set, error) {
-	if _, statErr := os.Stat("/sys/kernel/btf/vmlinux"); statErr != nil {
-		return nil, fmt.Errorf("kernel BTF not available (%v): the eBPF receiver needs a kernel built with "+
-			"CONFIG_DEBUG_INFO_BTF=y (exposed at /sys/kernel/btf/vmlinux; default on current distribution kernels); "+
-			"disable the ebpf receiver on this host or upgrade the kernel", statErr)
-	}
-	if err := checkCapabilities(); err != nil {
+	if err := checkPrerequisites(o); err != nil {
 		return nil, err
-	}
-	// Kernels before 5.11 account BPF memory against RLIMIT_MEMLOCK.
-	if rlErr := rlimit.RemoveMemlock(); rlErr != nil && !errors.Is(rlErr, unix.EPERM) {
-		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", rlErr)
-	}
-	if !o.TCP && !o.Scheduler && !o.Memory {
-		return nil, errors.New("no signal enabled: enable at least one of tcp, scheduler, memory")
 	}
 	k, err := inspectKernel()
 	if err != nil {
@@ -188,15 +176,10 @@ func Load(o Options) (*Set, error) {
 	if o.Compat {
 		k.atomics = false
 	}
-	load := LoadProbes
-	if !k.atomics {
-		load = LoadCompat
-	}
-	spec, err := load()
+	obj, err := loadObjectSpecs(!k.atomics)
 	if err != nil {
 		return nil, err
 	}
-
 	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory,
 		SignalTCPEdges: o.TCP && o.TCPEdges}
 	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && k.hasSchedInfo()
@@ -204,43 +187,20 @@ func Load(o Options) (*Set, error) {
 		Programs: map[string]*ebpf.Program{}, Variants: map[ProgramName]string{}, KernelRelease: k.release,
 		RunQueueFromSchedInfo: schedInfo, Compat: !k.atomics, ResetsWithoutSocket: k.tracesResetsWithoutSocket(),
 	}
-
-	// The variant of each enabled program; every other program leaves the spec.
-	type planned struct {
-		prog Program
-		v    variant
-	}
-	var plan []planned
-	keep := map[string]bool{}
-	for _, p := range Programs {
-		if !enabled[p.Signal] || (schedInfo && wakeupPrograms[p.Name]) || (p.compatOnly && k.atomics) {
-			continue
-		}
-		v, err := k.chooseVariant(p, o.Variants[p.Name])
-		if err != nil {
-			s.Failed = append(s.Failed, ProgramError{p, err})
-			continue
-		}
-		plan = append(plan, planned{p, v})
-		keep[v.elf] = true
-		for _, c := range v.companions {
-			keep[c] = true
-		}
-	}
-	for name := range spec.Programs {
-		if !keep[name] {
-			delete(spec.Programs, name)
-		}
-	}
-	if err := configure(spec, o, schedInfo); err != nil {
+	plan := s.plan(k, obj, o, enabled)
+	if err := configure(obj, o, schedInfo); err != nil {
 		return nil, err
 	}
-	if err := s.createMaps(spec); err != nil {
+	if err := s.createMaps(obj.all, plan.specs()); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := s.assignMaps(obj); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
 	for _, pl := range plan {
-		if err := s.loadAndAttach(spec, pl.prog, pl.v); err != nil {
+		if err := s.loadAndAttach(pl.prog, pl.v); err != nil {
 			s.Failed = append(s.Failed, ProgramError{pl.prog, err})
 		}
 	}
@@ -251,37 +211,130 @@ func Load(o Options) (*Set, error) {
 	return s, nil
 }
 
+// checkPrerequisites fails, with the fix, when this host or o cannot work:
+// no kernel BTF, missing capabilities, no signal enabled.
+func checkPrerequisites(o Options) error {
+	if _, statErr := os.Stat("/sys/kernel/btf/vmlinux"); statErr != nil {
+		return fmt.Errorf("kernel BTF not available (%v): the eBPF receiver needs a kernel built with "+
+			"CONFIG_DEBUG_INFO_BTF=y (exposed at /sys/kernel/btf/vmlinux; default on current distribution kernels); "+
+			"disable the ebpf receiver on this host or upgrade the kernel", statErr)
+	}
+	if err := checkCapabilities(); err != nil {
+		return err
+	}
+	// Kernels before 5.11 account BPF memory against RLIMIT_MEMLOCK.
+	if rlErr := rlimit.RemoveMemlock(); rlErr != nil && !errors.Is(rlErr, unix.EPERM) {
+		return fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", rlErr)
+	}
+	if !o.TCP && !o.Scheduler && !o.Memory {
+		return errors.New("no signal enabled: enable at least one of tcp, scheduler, memory")
+	}
+	return nil
+}
+
+// objectSpecs is the typed view of the BPF object Load picked. The two
+// objects are compiled from the same sources (gen.go) and share every
+// program, map and variable but the compat object's own: the Probes bindings
+// name the shared ones for either object, the Compat bindings the rest. So a
+// renamed program, map or variable breaks the build, not a load.
+type objectSpecs struct {
+	all *ebpf.CollectionSpec
+	ProbesSpecs
+	// compat: programs only the compat object has; nil fields in the other.
+	compat CompatProgramSpecs
+}
+
+// loadObjectSpecs parses the embedded object: the compat one when compat.
+func loadObjectSpecs(compat bool) (*objectSpecs, error) {
+	load := LoadProbes
+	if compat {
+		load = LoadCompat
+	}
+	spec, err := load()
+	if err != nil {
+		return nil, err
+	}
+	o := &objectSpecs{all: spec}
+	if err := spec.Assign(&o.ProbesSpecs); err != nil {
+		return nil, fmt.Errorf("BPF object does not match its bindings (run make generate): %w", err)
+	}
+	if compat {
+		if err := spec.Assign(&o.compat); err != nil {
+			return nil, fmt.Errorf("compat BPF object does not match its bindings (run make generate): %w", err)
+		}
+	}
+	return o, nil
+}
+
+// planned is an enabled logical program with the variant this kernel gets.
+type planned struct {
+	prog Program
+	v    variant
+}
+
+type loadPlan []planned
+
+// specs are the object programs the plan loads: variants and companions.
+func (p loadPlan) specs() []*ebpf.ProgramSpec {
+	var specs []*ebpf.ProgramSpec
+	for _, pl := range p {
+		specs = append(append(specs, pl.v.prog), pl.v.companions...)
+	}
+	return specs
+}
+
+// plan chooses the variant of each enabled program; a program without a
+// variant for this kernel goes to s.Failed.
+func (s *Set) plan(k *kernel, obj *objectSpecs, o Options, enabled map[Signal]bool) loadPlan {
+	var plan loadPlan
+	for _, p := range Programs {
+		if !enabled[p.Signal] || (s.RunQueueFromSchedInfo && wakeupPrograms[p.Name]) || (p.compatOnly && !s.Compat) {
+			continue
+		}
+		v, err := k.chooseVariant(p, obj, o.Variants[p.Name])
+		if err != nil {
+			s.Failed = append(s.Failed, ProgramError{p, err})
+			continue
+		}
+		plan = append(plan, planned{p, v})
+	}
+	return plan
+}
+
 // configure sizes the maps and sets the BPF side's constants from o.
-func configure(spec *ebpf.CollectionSpec, o Options, schedInfo bool) error {
-	for _, name := range []string{"sched_stats_map", "tcp_stats_map", "memory_stats_map"} {
-		spec.Maps[name].MaxEntries = o.MaxCgroups + 1 // + the overflow entry
+func configure(obj *objectSpecs, o Options, schedInfo bool) error {
+	for _, m := range []*ebpf.MapSpec{obj.SchedStatsMap, obj.TcpStatsMap, obj.MemoryStatsMap} {
+		m.MaxEntries = o.MaxCgroups + 1 // + the overflow entry
 	}
 	slots := o.slotsPerCPU()
-	for _, name := range []string{"sched_slots", "tcp_slots", "memory_slots", "released_slots"} {
-		spec.Maps[name].MaxEntries = slots
+	for _, m := range []*ebpf.MapSpec{obj.SchedSlots, obj.TcpSlots, obj.MemorySlots, obj.ReleasedSlots} {
+		m.MaxEntries = slots
 	}
-	spec.Maps["tcp_peer_stats_map"].MaxEntries = max(o.TCPPeerMaxSeries, 1)
-	spec.Maps["tcp_edges"].MaxEntries = max(o.TCPMaxEdges, 1) + 1 // + the overflow edge
-	spec.Maps["events"].MaxEntries = o.RingBufferSize
-	for name, v := range map[string]any{
-		"slot_mask":            slots - 1,
-		"runq_from_sched_info": schedInfo,
-		"tcp_spans_enabled":    o.TCPSpans,
-		"tcp_per_peer_enabled": o.TCPPerPeer,
-		"logs_enabled":         o.Logs,
+	obj.TcpPeerStatsMap.MaxEntries = max(o.TCPPeerMaxSeries, 1)
+	obj.TcpEdges.MaxEntries = max(o.TCPMaxEdges, 1) + 1 // + the overflow edge
+	obj.Events.MaxEntries = o.RingBufferSize
+	for _, c := range []struct {
+		v     *ebpf.VariableSpec
+		value any
+	}{
+		{obj.SlotMask, slots - 1},
+		{obj.RunqFromSchedInfo, schedInfo},
+		{obj.TcpSpansEnabled, o.TCPSpans},
+		{obj.TcpPerPeerEnabled, o.TCPPerPeer},
+		{obj.LogsEnabled, o.Logs},
 	} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return fmt.Errorf("setting %s: %w", name, err)
+		if err := c.v.Set(c.value); err != nil {
+			return fmt.Errorf("setting %s: %w", c.v.Type().Name, err)
 		}
 	}
 	return nil
 }
 
-// createMaps creates the maps that the programs left in spec use, and the
-// overflow entries, which must exist before any program can need them.
-func (s *Set) createMaps(spec *ebpf.CollectionSpec) error {
+// createMaps creates the maps of spec that progs use; a map no loaded
+// program uses is not created.
+func (s *Set) createMaps(spec *ebpf.CollectionSpec, progs []*ebpf.ProgramSpec) error {
 	used := map[string]bool{}
-	for _, p := range spec.Programs {
+	for _, p := range progs {
 		for _, ins := range p.Instructions {
 			if ins.IsLoadFromMap() && ins.Reference() != "" {
 				used[ins.Reference()] = true
@@ -299,12 +352,19 @@ func (s *Set) createMaps(spec *ebpf.CollectionSpec) error {
 		}
 		s.maps[name] = m
 	}
-	s.SchedStats, s.TCPStats, s.TCPPeerStats = s.maps["sched_stats_map"], s.maps["tcp_stats_map"], s.maps["tcp_peer_stats_map"]
-	s.MemoryStats = s.maps["memory_stats_map"]
-	s.SchedSlots, s.TCPSlots, s.MemorySlots = s.maps["sched_slots"], s.maps["tcp_slots"], s.maps["memory_slots"]
-	s.ReleasedSlots, s.Overflow = s.maps["released_slots"], s.maps["overflow"]
-	s.RingDrops, s.Events = s.maps["ringbuf_drops"], s.maps["events"]
-	s.TCPEdges = s.maps["tcp_edges"]
+	return nil
+}
+
+// assignMaps fills the Set's map fields from the created maps, and creates
+// the overflow entries, which must exist before any program can need them.
+func (s *Set) assignMaps(obj *objectSpecs) error {
+	created := func(ms *ebpf.MapSpec) *ebpf.Map { return s.maps[ms.Name] }
+	s.SchedStats, s.TCPStats, s.TCPPeerStats = created(obj.SchedStatsMap), created(obj.TcpStatsMap), created(obj.TcpPeerStatsMap)
+	s.MemoryStats = created(obj.MemoryStatsMap)
+	s.SchedSlots, s.TCPSlots, s.MemorySlots = created(obj.SchedSlots), created(obj.TcpSlots), created(obj.MemorySlots)
+	s.ReleasedSlots, s.Overflow = created(obj.ReleasedSlots), created(obj.Overflow)
+	s.RingDrops, s.Events = created(obj.RingbufDrops), created(obj.Events)
+	s.TCPEdges = created(obj.TcpEdges)
 
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -335,7 +395,7 @@ func (s *Set) createMaps(spec *ebpf.CollectionSpec) error {
 
 // loadAndAttach loads variant v of p with its companions and attaches them,
 // companions first; on error nothing of them stays loaded.
-func (s *Set) loadAndAttach(spec *ebpf.CollectionSpec, p Program, v variant) (err error) {
+func (s *Set) loadAndAttach(p Program, v variant) (err error) {
 	var progs []*ebpf.Program
 	var links []link.Link
 	defer func() {
@@ -348,27 +408,27 @@ func (s *Set) loadAndAttach(spec *ebpf.CollectionSpec, p Program, v variant) (er
 			}
 		}
 	}()
-	names := append(slices.Clone(v.companions), v.elf)
-	for _, name := range names {
-		ps := spec.Programs[name].Copy()
+	specs := append(slices.Clone(v.companions), v.prog)
+	for _, spec := range specs {
+		ps := spec.Copy()
 		for i := range ps.Instructions {
 			ins := &ps.Instructions[i]
 			if !ins.IsLoadFromMap() || ins.Reference() == "" {
 				continue
 			}
 			if err := ins.AssociateMap(s.maps[ins.Reference()]); err != nil {
-				return fmt.Errorf("%s: map %s: %w", name, ins.Reference(), err)
+				return fmt.Errorf("%s: map %s: %w", ps.Name, ins.Reference(), err)
 			}
 		}
 		prog, err := ebpf.NewProgram(ps)
 		if err != nil {
-			return explainLoadError(fmt.Errorf("loading %s: %w", name, err))
+			return explainLoadError(fmt.Errorf("loading %s: %w", ps.Name, err))
 		}
 		progs = append(progs, prog)
 		if p.iterator {
 			it, err := link.AttachIter(link.IterOptions{Program: prog})
 			if err != nil {
-				return explainLoadError(fmt.Errorf("attaching iterator %s: %w", name, err))
+				return explainLoadError(fmt.Errorf("attaching iterator %s: %w", ps.Name, err))
 			}
 			links = append(links, it)
 			s.edgeIter = it
@@ -376,19 +436,20 @@ func (s *Set) loadAndAttach(spec *ebpf.CollectionSpec, p Program, v variant) (er
 		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
-			return explainLoadError(fmt.Errorf("attaching %s to %s: %w", name, ps.AttachTo, err))
+			return explainLoadError(fmt.Errorf("attaching %s to %s: %w", ps.Name, ps.AttachTo, err))
 		}
 		links = append(links, l)
 	}
 	s.progs = append(s.progs, progs...)
 	s.links = append(s.links, links...)
-	for i, name := range names {
-		if name == v.elf {
+	for i, spec := range specs {
+		name := spec.Name
+		if spec == v.prog {
 			name = string(p.Name)
 		}
 		s.Programs[name] = progs[i]
 	}
-	s.Variants[p.Name] = v.elf
+	s.Variants[p.Name] = v.name()
 	return nil
 }
 

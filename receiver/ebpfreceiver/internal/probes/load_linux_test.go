@@ -48,12 +48,15 @@ func TestLoadAttachAll(t *testing.T) {
 			return o
 		}()
 	}
+	// Names, by the typed bindings, of what the cases check for.
+	obj, err := loadObjectSpecs(!k.atomics)
+	require.NoError(t, err)
 	// Variants for older prototypes that also load on newer kernels (they read fewer arguments).
-	older := map[ProgramName]string{ProgSchedSwitch: "handle_sched_switch_task_state",
-		ProgSchedProcessExit: "handle_sched_process_exit_live"}
+	older := map[ProgramName]string{ProgSchedSwitch: obj.HandleSchedSwitchTaskState.Name,
+		ProgSchedProcessExit: obj.HandleSchedProcessExitLive.Name}
 	for _, p := range Programs {
 		if v, ok := older[p.Name]; ok {
-			if chosen, _ := k.chooseVariant(p, ""); chosen.elf == v {
+			if chosen, _ := k.chooseVariant(p, obj, ""); chosen.name() == v {
 				delete(older, p.Name) // this kernel gets it anyway
 			}
 		}
@@ -95,23 +98,23 @@ func TestLoadAttachAll(t *testing.T) {
 				t.Errorf("compat object %v with Options.Compat %v", s.Compat, o.Compat)
 			}
 			// Only the maps of loaded programs exist.
-			for m, needed := range map[string]bool{
-				"sched_stats_map":    o.Scheduler,
-				"tcp_stats_map":      o.TCP,
-				"tcp_peer_stats_map": o.TCP,
-				"conn_map":           o.TCP,
-				"memory_stats_map":   o.Memory,
-				"reclaim_start_map":  o.Memory,
-				"task_times_map":     o.Scheduler,
-				"sched_slots":        o.Scheduler && !s.Compat,
-				"tcp_slots":          o.TCP && !s.Compat,
-				"memory_slots":       o.Memory && !s.Compat,
-				"released_slots":     !s.Compat,
-				"exiting_processes":  s.Variants[ProgSchedProcessExit] == "handle_sched_process_exit_live",
-				"sigkill_targets":    s.Variants[ProgMarkVictim] == "handle_mark_victim_pid",
+			for m, needed := range map[*ebpf.MapSpec]bool{
+				obj.SchedStatsMap:    o.Scheduler,
+				obj.TcpStatsMap:      o.TCP,
+				obj.TcpPeerStatsMap:  o.TCP,
+				obj.ConnMap:          o.TCP,
+				obj.MemoryStatsMap:   o.Memory,
+				obj.ReclaimStartMap:  o.Memory,
+				obj.TaskTimesMap:     o.Scheduler,
+				obj.SchedSlots:       o.Scheduler && !s.Compat,
+				obj.TcpSlots:         o.TCP && !s.Compat,
+				obj.MemorySlots:      o.Memory && !s.Compat,
+				obj.ReleasedSlots:    !s.Compat,
+				obj.ExitingProcesses: s.Variants[ProgSchedProcessExit] == obj.HandleSchedProcessExitLive.Name,
+				obj.SigkillTargets:   s.Variants[ProgMarkVictim] == obj.HandleMarkVictimPid.Name,
 			} {
-				if _, ok := s.maps[m]; ok != needed {
-					t.Errorf("map %s created: %v, want %v", m, ok, needed)
+				if _, ok := s.maps[m.Name]; ok != needed {
+					t.Errorf("map %s created: %v, want %v", m.Name, ok, needed)
 				}
 			}
 			for logical, elf := range s.Variants {
@@ -137,10 +140,17 @@ func TestKernelFeatures(t *testing.T) {
 	t.Logf("kernel %s: BPF atomics %v (object %s), sched_info %v, resets without socket traced %v",
 		k.release, k.atomics, map[bool]string{true: "Probes", false: "Compat"}[k.atomics], k.hasSchedInfo(),
 		k.tracesResetsWithoutSocket())
+	// The compat object has every program of the other one and its own.
+	obj, err := loadObjectSpecs(true)
+	require.NoError(t, err)
 	for _, p := range Programs {
 		args, err := k.tracepointArgs(p.Tracepoint)
-		v, verr := k.chooseVariant(p, "")
-		t.Logf("  %s(%v) err=%v -> %s %v", p.Tracepoint, args, err, v.elf, verr)
+		v, verr := k.chooseVariant(p, obj, "")
+		name := "-"
+		if verr == nil {
+			name = v.name()
+		}
+		t.Logf("  %s(%v) err=%v -> %s %v", p.Tracepoint, args, err, name, verr)
 		if verr != nil {
 			t.Errorf("%s: %v", p.Name, verr)
 		}
@@ -181,10 +191,10 @@ func TestLoadErrorsNameCause(t *testing.T) {
 		t.Logf("kernel %s: sched_process_exit has group_dead, no variant is rejected for its arguments here", k.release)
 	}
 	if features.HaveMapType(ebpf.TaskStorage) != nil {
-		spec, err := LoadProbes()
+		obj, err := loadObjectSpecs(false)
 		require.NoError(t, err)
-		err = (&Set{}).createMaps(&ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"task_times_map": spec.Maps["task_times_map"]},
-			Programs: map[string]*ebpf.ProgramSpec{"handle_sched_wakeup": spec.Programs["handle_sched_wakeup"]}})
+		err = (&Set{}).createMaps(&ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"task_times_map": obj.TaskTimesMap}},
+			[]*ebpf.ProgramSpec{obj.HandleSchedWakeup})
 		require.ErrorContains(t, err, "kernel < 5.11 has no task storage")
 	} else {
 		t.Logf("kernel %s has task storage", k.release)

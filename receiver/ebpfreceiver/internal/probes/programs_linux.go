@@ -2,6 +2,8 @@
 
 package probes
 
+import "github.com/cilium/ebpf"
+
 // Signal is one of the receiver's signals; each has its own programs.
 type Signal string
 
@@ -10,13 +12,14 @@ const (
 	SignalTCP       Signal = "tcp"
 	SignalScheduler Signal = "scheduler"
 	SignalMemory    Signal = "memory"
-	// SignalTCPEdges is the optional per-peer breakdown of TCP (tcp.edges, bpf/tcp_edges.h).
+	// SignalTCPEdges is the optional per-peer breakdown of TCP (tcp.edges, bpf/tcp_edges.bpf.h).
 	SignalTCPEdges Signal = "tcp_edges"
 )
 
 // ProgramName names a logical program: what the receiver attaches to one
 // tracepoint, whichever variant this kernel needed. It is the name of the
-// variant for current kernels.
+// variant for current kernels; it names the program in logs and telemetry
+// and is never used to look a program up.
 type ProgramName string
 
 // The logical programs.
@@ -46,9 +49,10 @@ type Program struct {
 	Name       ProgramName
 	Tracepoint string
 	Signal     Signal
-	// variants, preferred first; the loader takes the first whose arguments
-	// match the kernel's tracepoint prototype.
-	variants []variant
+	// variants, preferred first, picked from the loaded object's typed specs;
+	// the loader takes the first whose arguments match the kernel's
+	// tracepoint prototype.
+	variants func(*objectSpecs) []variant
 	// compatOnly: the program exists in the compat object only.
 	compatOnly bool
 	// iterator: a BPF iterator program, attached as such (Tracepoint only
@@ -58,54 +62,77 @@ type Program struct {
 
 // variant is one program of the BPF object implementing a logical program.
 type variant struct {
-	elf string
+	prog *ebpf.ProgramSpec
 	// args are the tracepoint arguments the variant reads, spelled like
 	// typeName spells the kernel's BTF types (as in the C prototype, without
 	// const). nil: the variant fits every kernel with the tracepoint.
 	args []string
 	// companions are programs loaded and attached with the variant, which
 	// it needs to work (their own tracepoints never changed prototype).
-	companions []string
+	companions []*ebpf.ProgramSpec
 }
 
-func only(p ProgramName) []variant { return []variant{{elf: string(p)}} }
+// name is the variant's program name in the object (what Set.Variants reports).
+func (v variant) name() string { return v.prog.Name }
+
+func only(p *ebpf.ProgramSpec) []variant { return []variant{{prog: p}} }
 
 // Programs lists every logical program, per signal in attach order.
 var Programs = []Program{
-	{Name: ProgInetSockSetState, Tracepoint: "inet_sock_set_state", Signal: SignalTCP, variants: only(ProgInetSockSetState)},
-	{Name: ProgTCPRetransmitSkb, Tracepoint: "tcp_retransmit_skb", Signal: SignalTCP, variants: only(ProgTCPRetransmitSkb)},
-	{Name: ProgTCPSendReset, Tracepoint: "tcp_send_reset", Signal: SignalTCP, variants: only(ProgTCPSendReset)},
-	{Name: ProgTCPReceiveReset, Tracepoint: "tcp_receive_reset", Signal: SignalTCP, variants: only(ProgTCPReceiveReset)},
-	{Name: ProgTCPEdgeState, Tracepoint: "inet_sock_set_state", Signal: SignalTCPEdges, variants: only(ProgTCPEdgeState)},
-	{Name: ProgTCPEdgeIter, Tracepoint: "iter/task_file", Signal: SignalTCPEdges, variants: only(ProgTCPEdgeIter),
-		iterator: true},
+	{Name: ProgInetSockSetState, Tracepoint: "inet_sock_set_state", Signal: SignalTCP,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleInetSockSetState) }},
+	{Name: ProgTCPRetransmitSkb, Tracepoint: "tcp_retransmit_skb", Signal: SignalTCP,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpRetransmitSkb) }},
+	{Name: ProgTCPSendReset, Tracepoint: "tcp_send_reset", Signal: SignalTCP,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpSendReset) }},
+	{Name: ProgTCPReceiveReset, Tracepoint: "tcp_receive_reset", Signal: SignalTCP,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpReceiveReset) }},
+	{Name: ProgTCPEdgeState, Tracepoint: "inet_sock_set_state", Signal: SignalTCPEdges,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpEdgeState) }},
+	{Name: ProgTCPEdgeIter, Tracepoint: "iter/task_file", Signal: SignalTCPEdges, iterator: true,
+		variants: func(o *objectSpecs) []variant { return only(o.IterTcpEdgeConns) }},
 
-	{Name: ProgSchedWakeup, Tracepoint: "sched_wakeup", Signal: SignalScheduler, variants: only(ProgSchedWakeup)},
-	{Name: ProgSchedWakeupNew, Tracepoint: "sched_wakeup_new", Signal: SignalScheduler, variants: only(ProgSchedWakeupNew)},
-	{Name: ProgSchedSwitch, Tracepoint: "sched_switch", Signal: SignalScheduler, variants: []variant{
-		{elf: "handle_sched_switch", args: []string{"bool", "struct task_struct *", "struct task_struct *", "unsigned int"}},
-		// Before 5.18: no prev_state argument.
-		{elf: "handle_sched_switch_task_state", args: []string{"bool", "struct task_struct *", "struct task_struct *"}},
+	{Name: ProgSchedWakeup, Tracepoint: "sched_wakeup", Signal: SignalScheduler,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleSchedWakeup) }},
+	{Name: ProgSchedWakeupNew, Tracepoint: "sched_wakeup_new", Signal: SignalScheduler,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleSchedWakeupNew) }},
+	{Name: ProgSchedSwitch, Tracepoint: "sched_switch", Signal: SignalScheduler, variants: func(o *objectSpecs) []variant {
+		return []variant{
+			{prog: o.HandleSchedSwitch, args: []string{"bool", "struct task_struct *", "struct task_struct *", "unsigned int"}},
+			// Before 5.18: no prev_state argument.
+			{prog: o.HandleSchedSwitchTaskState, args: []string{"bool", "struct task_struct *", "struct task_struct *"}},
+		}
 	}},
-	{Name: ProgSchedProcessFork, Tracepoint: "sched_process_fork", Signal: SignalScheduler, variants: only(ProgSchedProcessFork)},
-	{Name: ProgSchedProcessExec, Tracepoint: "sched_process_exec", Signal: SignalScheduler, variants: only(ProgSchedProcessExec)},
-	// Compat object: creates the scheduler entries that sched_switch may not (bpf/sched.h).
-	{Name: ProgHrtimerExpiry, Tracepoint: "hrtimer_expire_entry", Signal: SignalScheduler, variants: only(ProgHrtimerExpiry),
-		compatOnly: true},
-	{Name: ProgSchedProcessExit, Tracepoint: "sched_process_exit", Signal: SignalScheduler, variants: []variant{
-		{elf: "handle_sched_process_exit", args: []string{"struct task_struct *", "bool"}},
-		// Before 6.16: no group_dead argument.
-		{elf: "handle_sched_process_exit_live", args: []string{"struct task_struct *"}, companions: []string{"handle_sched_process_free"}},
+	{Name: ProgSchedProcessFork, Tracepoint: "sched_process_fork", Signal: SignalScheduler,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleSchedProcessFork) }},
+	{Name: ProgSchedProcessExec, Tracepoint: "sched_process_exec", Signal: SignalScheduler,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleSchedProcessExec) }},
+	// Compat object: creates the scheduler entries that sched_switch may not (bpf/sched.bpf.h).
+	{Name: ProgHrtimerExpiry, Tracepoint: "hrtimer_expire_entry", Signal: SignalScheduler,
+		variants: func(o *objectSpecs) []variant { return only(o.compat.HandleHrtimerExpireEntry) }, compatOnly: true},
+	{Name: ProgSchedProcessExit, Tracepoint: "sched_process_exit", Signal: SignalScheduler, variants: func(o *objectSpecs) []variant {
+		return []variant{
+			{prog: o.HandleSchedProcessExit, args: []string{"struct task_struct *", "bool"}},
+			// Before 6.16: no group_dead argument.
+			{prog: o.HandleSchedProcessExitLive, args: []string{"struct task_struct *"},
+				companions: []*ebpf.ProgramSpec{o.HandleSchedProcessFree}},
+		}
 	}},
 
-	{Name: ProgMmPageAlloc, Tracepoint: "mm_page_alloc", Signal: SignalMemory, variants: only(ProgMmPageAlloc)},
-	{Name: ProgMmPageAllocExtfrag, Tracepoint: "mm_page_alloc_extfrag", Signal: SignalMemory, variants: only(ProgMmPageAllocExtfrag)},
-	{Name: ProgDirectReclaimBegin, Tracepoint: "mm_vmscan_direct_reclaim_begin", Signal: SignalMemory, variants: only(ProgDirectReclaimBegin)},
-	{Name: ProgDirectReclaimEnd, Tracepoint: "mm_vmscan_direct_reclaim_end", Signal: SignalMemory, variants: only(ProgDirectReclaimEnd)},
-	{Name: ProgMarkVictim, Tracepoint: "mark_victim", Signal: SignalMemory, variants: []variant{
-		{elf: "handle_mark_victim", args: []string{"struct task_struct *"}},
-		// 5.10, and 6.1 before the (task, uid) prototype was backported: the victim's thread id only.
-		{elf: "handle_mark_victim_pid", args: []string{"int"}, companions: []string{"handle_signal_generate"}},
+	{Name: ProgMmPageAlloc, Tracepoint: "mm_page_alloc", Signal: SignalMemory,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleMmPageAlloc) }},
+	{Name: ProgMmPageAllocExtfrag, Tracepoint: "mm_page_alloc_extfrag", Signal: SignalMemory,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleMmPageAllocExtfrag) }},
+	{Name: ProgDirectReclaimBegin, Tracepoint: "mm_vmscan_direct_reclaim_begin", Signal: SignalMemory,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleDirectReclaimBegin) }},
+	{Name: ProgDirectReclaimEnd, Tracepoint: "mm_vmscan_direct_reclaim_end", Signal: SignalMemory,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleDirectReclaimEnd) }},
+	{Name: ProgMarkVictim, Tracepoint: "mark_victim", Signal: SignalMemory, variants: func(o *objectSpecs) []variant {
+		return []variant{
+			{prog: o.HandleMarkVictim, args: []string{"struct task_struct *"}},
+			// 5.10, and 6.1 before the (task, uid) prototype was backported: the victim's thread id only.
+			{prog: o.HandleMarkVictimPid, args: []string{"int"}, companions: []*ebpf.ProgramSpec{o.HandleSignalGenerate}},
+		}
 	}},
 }
 

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Shared definitions for the otelcol-custom eBPF receiver.
  *
@@ -21,64 +21,12 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
+#include "cgroup_stats.h"
+
 /* Errors of bpf_map_update_elem (uapi errno values). */
 #define E2BIG 7
 #define EBUSY 16
 #define EEXIST 17
-
-/*
- * log2 histograms. Slot i counts values v with 2^(i-1) < v <= 2^i (slot 0 holds
- * exactly v == 1), values of 0 go to `zero`. That is the bucket layout of an
- * OpenTelemetry exponential histogram at scale 0 with index offset -1, so user
- * space maps the slots without any loss. Values above 2^(HIST_SLOTS-1) are
- * clamped into the last slot and counted in `clamped` so the clamp is visible.
- */
-#define HIST_SLOTS 40
-
-struct hist {
-	__u64 slots[HIST_SLOTS];
-	__u64 zero;
-	__u64 clamped;
-	__u64 sum;
-};
-
-/* Smallest i with v <= 2^i, for v >= 1 (ceil(log2(v))). */
-static __always_inline __u32 log2_ceil(__u64 v)
-{
-	__u64 x = v - 1;
-	__u32 r = 0, shift;
-
-	if (v <= 1)
-		return 0;
-	/* floor(log2(x)) + 1, branch-free binary search. */
-	shift = (x > 0xFFFFFFFF) << 5; x >>= shift; r = shift;
-	shift = (x > 0xFFFF) << 4; x >>= shift; r |= shift;
-	shift = (x > 0xFF) << 3; x >>= shift; r |= shift;
-	shift = (x > 0xF) << 2; x >>= shift; r |= shift;
-	shift = (x > 0x3) << 1; x >>= shift; r |= shift;
-	r |= (x >> 1);
-	return r + 1;
-}
-
-static __always_inline void hist_add(struct hist *h, __u64 v)
-{
-	__u32 slot;
-
-	h->sum += v;
-	if (v == 0) {
-		h->zero++;
-		return;
-	}
-	slot = log2_ceil(v);
-	if (slot >= HIST_SLOTS) {
-		slot = HIST_SLOTS - 1;
-		h->clamped++;
-	}
-	/* Keep the compiler from indexing with a copy the verifier has not bounded. */
-	asm volatile("" : "+r"(slot));
-	if (slot < HIST_SLOTS)
-		h->slots[slot]++;
-}
 
 /*
  * Key used for data whose cgroup table is full (max_cgroups reached). User

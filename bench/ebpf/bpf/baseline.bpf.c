@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Benchmark-only baseline: empty programs on the receiver's two hottest
  * tracepoints. What BPF statistics report for them is the floor every

@@ -1,15 +1,17 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Benchmark-only: what single operations of the receiver's scheduler programs
  * cost on this machine. `ebpfbench -ops` attaches each program alone to
  * sched_switch under the ping-pong load and reads its BPF statistics; the
  * difference to op_empty is the operation's cost. Map shapes follow
- * bpf/sched.h (per-CPU hash keyed by cgroup id with a sched_stats-sized
- * value, task storage, a one-entry per-CPU array).
+ * bpf/sched.bpf.h (per-CPU hash keyed by cgroup id with the receiver's
+ * struct sched_stats as value, task storage, a one-entry per-CPU array).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+
+#include "cgroup_stats.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -18,16 +20,12 @@ struct {
 	__type(value, __u64);
 } op_task_map SEC(".maps");
 
-struct stats_sized {
-	__u64 v[49]; /* sizeof(struct sched_stats) / 8 */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4097);
 	__type(key, __u64);
-	__type(value, struct stats_sized);
+	__type(value, struct sched_stats);
 } op_hash_map SEC(".maps");
 
 struct {
@@ -39,7 +37,7 @@ struct {
 
 /* Results go to a global so the compiler keeps the operation. */
 __u64 op_sink;
-struct stats_sized op_zero;
+struct sched_stats op_zero;
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(op_empty)
@@ -100,14 +98,14 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(op_percpu_hash)
 {
 	__u64 key = bpf_get_current_cgroup_id();
-	struct stats_sized *v = bpf_map_lookup_elem(&op_hash_map, &key);
+	struct sched_stats *v = bpf_map_lookup_elem(&op_hash_map, &key);
 
 	if (!v) {
 		bpf_map_update_elem(&op_hash_map, &key, &op_zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&op_hash_map, &key);
 	}
 	if (v)
-		v->v[0]++;
+		v->voluntary_switches++;
 	return 0;
 }
 
@@ -118,7 +116,7 @@ int BPF_PROG(op_percpu_hash)
 #define OP_SLOTS 256
 struct op_slot {
 	__u64 cgroup_id;
-	struct stats_sized s;
+	struct sched_stats s;
 };
 
 struct {
@@ -128,7 +126,7 @@ struct {
 	__type(value, struct op_slot);
 } op_slot_map SEC(".maps");
 
-static __always_inline struct stats_sized *op_slot_for(__u64 cg)
+static __always_inline struct sched_stats *op_slot_for(__u64 cg)
 {
 	__u32 idx = (__u32)((cg * 0x9E3779B97F4A7C15ULL) >> 56) & (OP_SLOTS - 1);
 	struct op_slot *slot = bpf_map_lookup_elem(&op_slot_map, &idx);
@@ -143,10 +141,10 @@ static __always_inline struct stats_sized *op_slot_for(__u64 cg)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(op_slot_table)
 {
-	struct stats_sized *v = op_slot_for(bpf_get_current_cgroup_id());
+	struct sched_stats *v = op_slot_for(bpf_get_current_cgroup_id());
 
 	if (v)
-		v->v[0]++;
+		v->voluntary_switches++;
 	return 0;
 }
 

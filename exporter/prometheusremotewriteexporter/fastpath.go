@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter // import "github.com/otelcol-custom/otelcol-custom/exporter/prometheusremotewriteexporter"
 
 import (
@@ -25,9 +22,9 @@ import (
 // numberTranslator converts gauges and sums (by far the most common OTLP metrics) and target_info
 // straight from pdata into label strings for the encoder, with the semantics of Prometheus' OTLP
 // translator (prw.PrometheusConverter, which the exporter still uses for histograms and summaries;
-// translate_test.go checks that both produce the same series). Names come from otlptranslator,
+// fastpath_test.go checks that both produce the same series). Names come from otlptranslator,
 // cached per metric and per attribute key, so that a data point costs no naming work and no
-// allocation. A numberTranslator is used under the exporter's hand-off lock, by one goroutine.
+// allocation. Each shardingAppender owns one, used by one export (one goroutine) at a time.
 type numberTranslator struct {
 	settings   prw.Settings
 	metricName otlptranslator.MetricNamer

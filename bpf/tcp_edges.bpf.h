@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * TCP edges (tcp.edges): per (cgroup, peer address, peer port for client
  * connections, side) the bytes, connections opened/closed/failed,
@@ -19,8 +19,8 @@
  */
 #pragma once
 
-#include "common.h"
-#include "tcp.h"
+#include "common.bpf.h"
+#include "tcp.bpf.h"
 
 enum tcp_edge_side {
 	TCP_EDGE_CLIENT = 1, /* this socket connected (active open) */
@@ -214,7 +214,7 @@ static __always_inline void edge_flush(const struct sock *sk, struct tcp_edge_co
 
 /*
  * A second program on inet_sock_set_state, beside the per-cgroup one in
- * tcp.h: it is loaded only with tcp.edges, so without edges nothing of this
+ * tcp.bpf.h: it is loaded only with tcp.edges, so without edges nothing of this
  * file runs, and the two keep separate per-socket state.
  */
 SEC("tp_btf/inet_sock_set_state")

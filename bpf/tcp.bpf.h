@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * TCP signal: connection lifecycle, bytes, RTT, retransmits and resets per
  * cgroup (the cgroup the socket was created in, not whatever task happens to
@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include "common.h"
+#include "common.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -17,18 +17,7 @@
 const volatile bool tcp_spans_enabled = false;
 const volatile bool tcp_per_peer_enabled = false;
 
-struct tcp_stats {
-	__u64 active_opens;
-	__u64 passive_opens;
-	__u64 closes;
-	__u64 bytes_sent;     /* payload bytes sent, without retransmissions, read at close */
-	__u64 bytes_received; /* bytes received, read at close */
-	__u64 retransmits;
-	__u64 resets_sent;
-	__u64 resets_received;
-	struct hist duration_us;
-	struct hist srtt_us;
-};
+/* struct tcp_stats, the per-cgroup value: cgroup_stats.h */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -213,7 +202,7 @@ static __always_inline void read_addrs(const struct sock *sk, struct tcp_addrs *
 	}
 }
 
-/* Per-CPU slots in front of tcp_stats_map (see stats_for in common.h). */
+/* Per-CPU slots in front of tcp_stats_map (see stats_for in common.bpf.h). */
 struct tcp_slot {
 	__u64 owner; /* cgroup id */
 	struct tcp_stats stats;

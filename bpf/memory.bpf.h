@@ -1,22 +1,13 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Memory signal: page allocations by order, direct-reclaim latency,
  * fragmentation fallbacks and OOM kills per cgroup; OOM kills also as events.
  */
 #pragma once
 
-#include "common.h"
+#include "common.bpf.h"
 
-/* Orders 0..10 (NR_PAGE_ORDERS on common configs); higher orders fold into the last. */
-#define PAGE_ORDERS 11
-
-struct memory_stats {
-	__u64 pages_by_order[PAGE_ORDERS]; /* allocations of 2^order pages */
-	__u64 extfrag_events;
-	__u64 direct_reclaims;
-	__u64 oom_kills;
-	struct hist direct_reclaim_ns;
-};
+/* struct memory_stats, the per-cgroup value: cgroup_stats.h */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -42,7 +33,7 @@ struct {
 	__type(value, __u64);
 } reclaim_start_map SEC(".maps");
 
-/* Per-CPU slots in front of memory_stats_map (see stats_for in common.h). */
+/* Per-CPU slots in front of memory_stats_map (see stats_for in common.bpf.h). */
 struct memory_slot {
 	__u64 owner; /* cgroup id */
 	struct memory_stats stats;

@@ -1,6 +1,3 @@
-// Copyright otelcol-custom authors
-// SPDX-License-Identifier: Apache-2.0
-
 package prometheusremotewriteexporter
 
 import (
@@ -89,7 +86,7 @@ func sortedSamples(rs []recordedSample) []string {
 	return out
 }
 
-// translateFast runs the exporter's fast path the way translateAndHandOff does.
+// translateFast runs the exporter's fast path the way translator.translateInto does.
 func translateFast(settings prw.Settings, md pmetric.Metrics) ([]recordedSample, error) {
 	tr := newNumberTranslator(settings)
 	var rec recorder

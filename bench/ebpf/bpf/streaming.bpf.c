@@ -1,9 +1,9 @@
-// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Benchmark-only comparison point: the "per-event streaming" design of
  * bcc-style tools. Every sched_switch / sched_wakeup goes through a ring
  * buffer to user space, which aggregates there. The receiver instead
- * aggregates in the kernel (bpf/sched.h).
+ * aggregates in the kernel (bpf/sched.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

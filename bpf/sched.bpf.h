@@ -1,21 +1,13 @@
-/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Scheduler signal: run-queue latency, context switches, on-CPU time and
  * process lifecycle, aggregated per cgroup; exec/exit also as events.
  */
 #pragma once
 
-#include "common.h"
+#include "common.bpf.h"
 
-struct sched_stats {
-	__u64 voluntary_switches;
-	__u64 involuntary_switches;
-	__u64 oncpu_ns;
-	__u64 process_forks;
-	__u64 execs;
-	__u64 process_exits;
-	struct hist runq_latency_ns;
-};
+/* struct sched_stats, the per-cgroup value: cgroup_stats.h */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -130,7 +122,7 @@ struct {
 
 struct sched_stats zero_sched_stats;
 
-/* Per-CPU slots in front of sched_stats_map (see stats_for in common.h). */
+/* Per-CPU slots in front of sched_stats_map (see stats_for in common.bpf.h). */
 struct sched_slot {
 	__u64 owner; /* cgroup id */
 	struct sched_stats stats;
