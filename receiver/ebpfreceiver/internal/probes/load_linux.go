@@ -76,7 +76,7 @@ type Options struct {
 	// TCPEdges loads the per-edge programs (bpf/tcp_edges.bpf.h); TCPMaxEdges caps the edge table.
 	TCPEdges    bool
 	TCPMaxEdges uint32
-	MaxCgroups             uint32
+	MaxCgroups  uint32
 	// SlotsPerCPU sizes the per-CPU slot tables in front of the per-cgroup
 	// hashes (bpf/common.bpf.h); rounded up to a power of two >= 2. 0 picks
 	// DefaultSlotsPerCPU, capped by MaxCgroups.
