@@ -8,14 +8,14 @@ import (
 	"io"
 )
 
-// Sides of an edge, as enum tcp_edge_side in bpf/tcp_edges.h.
+// Sides of an edge, as enum tcp_edge_side in bpf/tcp_edges.bpf.h.
 const (
 	EdgeSideClient = 1
 	EdgeSideServer = 2
 )
 
 // OverflowEdge is the key of the edge that collects what the full edge table
-// could not take (bpf/tcp_edges.h: edge_stats).
+// could not take (bpf/tcp_edges.bpf.h: edge_stats).
 var OverflowEdge = ProbesTcpEdgeKey{CgroupId: OverflowCgroupID}
 
 // FlushEdges runs the edge iterator once: every open connection adds what it
