@@ -50,7 +50,8 @@ enum overflow_kind {
 	OVERFLOW_RECLAIMING = 7, /* reclaim_start_map */
 	OVERFLOW_NESTED = 8,    /* an insert nested in another one on this CPU */
 	OVERFLOW_SWITCH_UNTRACKED = 9, /* compat: a switch in a cgroup without an entry yet */
-	OVERFLOW_KINDS = 10,
+	OVERFLOW_TCP_EDGES = 10, /* tcp_edges full (tcp.edges.max_edges): counted in the overflow edge */
+	OVERFLOW_KINDS = 11,
 };
 
 struct {
@@ -115,6 +116,24 @@ static __always_inline int map_insert(void *map, const void *key, const void *va
 #else
 	return map_update(map, key, value, BPF_NOEXIST);
 #endif
+}
+
+/*
+ * The entry of a socket in a hash keyed by the socket's address (a stand-in
+ * for socket storage): created zeroed when create is set and the socket has
+ * none. A creation that finds the table full is counted (table "sockets")
+ * and returns NULL: that connection is not tracked.
+ */
+static __always_inline void *sock_entry(void *map, const void *sk, const void *zero, bool create)
+{
+	__u64 key = (__u64)sk;
+	void *v = bpf_map_lookup_elem(map, &key);
+
+	if (v || !create)
+		return v;
+	if (map_insert(map, &key, zero) == -E2BIG)
+		count_overflow(OVERFLOW_SOCKETS);
+	return bpf_map_lookup_elem(map, &key);
 }
 
 /*

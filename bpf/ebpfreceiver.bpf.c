@@ -13,6 +13,7 @@
 #include "sched.bpf.h"
 #include "tcp.bpf.h"
 #include "memory.bpf.h"
+#include "tcp_edges.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -99,14 +99,8 @@ struct {
 static __always_inline struct conn_info *conn_get(const struct sock *sk, bool create)
 {
 	static const struct conn_info zero;
-	__u64 key = (__u64)sk;
-	struct conn_info *c = bpf_map_lookup_elem(&conn_map, &key);
 
-	if (c || !create)
-		return c;
-	if (map_insert(&conn_map, &key, &zero) == -E2BIG)
-		count_overflow(OVERFLOW_SOCKETS);
-	return bpf_map_lookup_elem(&conn_map, &key);
+	return sock_entry(&conn_map, sk, &zero, create);
 }
 
 static __always_inline void conn_forget(const struct sock *sk, struct conn_info *c)

@@ -57,6 +57,10 @@ func main() {
 		measureOps(*duration, workloadSpec{pairs: load.pairs})
 		return
 	}
+	if *edgesMode {
+		measureEdges(*duration, load, *rounds)
+		return
+	}
 	detached := measure("detached", *duration, load, nil)
 	baseline := measure("empty programs (BPF statistics floor)", *duration, load, startBaseline)
 	attached := measure("attached (in-kernel aggregation)", *duration, load, startReceiver(nil))

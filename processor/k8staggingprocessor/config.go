@@ -76,6 +76,10 @@ type Config struct {
 	// HoldOnMiss holds data whose pod is not (yet) in the cache for a bounded time instead of
 	// passing it on untagged. Off by default.
 	HoldOnMiss HoldOnMissConfig `mapstructure:"hold_on_miss"`
+
+	// NetworkMap resolves the peers of the eBPF receiver's TCP edges into both ends' workloads
+	// and zones (networkmap.go). Not a k8sattributes key. Off by default.
+	NetworkMap NetworkMapConfig `mapstructure:"network_map"`
 }
 
 // APIConfig holds the API server connection settings (contrib's k8sconfig.APIConfig keys).
@@ -215,6 +219,7 @@ func (cfg *Config) Validate() error {
 	}
 	errs = append(errs, cfg.Extract.validate()...)
 	errs = append(errs, cfg.Filter.validate()...)
+	errs = append(errs, cfg.NetworkMap.validate()...)
 
 	for i, p := range cfg.Exclude.Pods {
 		if p.Name == "" {

@@ -45,6 +45,8 @@ type tagger struct {
 
 	lease *podcache.Lease
 	cache *podcache.Cache
+	// netmap resolves edge peers (network_map.enabled); nil otherwise.
+	netmap *networkMap
 
 	holdSlots chan struct{}
 	stopping  chan struct{}
@@ -102,6 +104,11 @@ func newTagger(set processor.Settings, cfg *Config) (*tagger, error) {
 	if cfg.Passthrough {
 		return t, nil
 	}
+	needs := t.ex.needs()
+	if cfg.NetworkMap.Enabled {
+		t.netmap = newNetworkMap(cfg.NetworkMap, cfg.Filter.staticNode())
+		needs.Peers = true
+	}
 	labelSel, fieldSel, err := selectors(cfg.Filter)
 	if err != nil {
 		return nil, err
@@ -116,7 +123,7 @@ func newTagger(set processor.Settings, cfg *Config) (*tagger, error) {
 		DeleteGracePeriod: cfg.PodDeleteGracePeriod,
 	}
 	api := cfg.APIConfig
-	t.lease = podcache.Register(settings, t.ex.needs(), func() (podcache.Clients, error) { return clientsFactory(api) }, set.Logger)
+	t.lease = podcache.Register(settings, needs, func() (podcache.Clients, error) { return clientsFactory(api) }, set.Logger)
 	return t, nil
 }
 
@@ -168,6 +175,9 @@ func (t *tagger) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 func (t *tagger) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	rm := md.ResourceMetrics()
 	t.tagAll(ctx, signalMetrics, rm.Len(), func(i int) pcommon.Resource { return rm.At(i).Resource() })
+	if t.netmap != nil && t.cache != nil {
+		t.netmap.tagEdges(t.cache, md)
+	}
 	return md, nil
 }
 

@@ -133,6 +133,9 @@ func (r *mapReader) collect() pmetric.Metrics {
 		if r.cfg.TCP.PerPeer.Enabled {
 			readPerCPU(r, r.p.TCPPeerStats, "tcp_peer", b.addTCPPeer)
 		}
+		if r.cfg.TCP.Edges.Enabled {
+			b.addEdges()
+		}
 	}
 	if r.cfg.Memory.Enabled {
 		forEachCgroup(r, r.p.MemoryStats, r.p.MemorySlots, "memory", memorySlot, b.addMemory)
@@ -180,6 +183,9 @@ func (r *mapReader) removeDeadCgroups(seen map[uint64]bool) {
 		delete(r.firstSeen, id)
 		delete(r.unresolved, id)
 		r.attrs.forget(id)
+	}
+	if r.cfg.TCP.Edges.Enabled {
+		r.deleteEdges(isDead)
 	}
 	if r.cfg.TCP.PerPeer.Enabled {
 		var keys []probes.ProbesTcpPeerKey

@@ -99,6 +99,18 @@ type TCPConfig struct {
 	Spans bool `mapstructure:"spans"`
 	// PerPeer adds a breakdown of closed connections by peer address/port.
 	PerPeer PerPeerConfig `mapstructure:"per_peer"`
+	// Edges adds the network map's edges: per peer and side, bytes of open
+	// connections every interval, opens, closes, failed connects,
+	// retransmits and RTT (edges_linux.go).
+	Edges EdgesConfig `mapstructure:"edges"`
+}
+
+// EdgesConfig configures the TCP edges (tcp.edges).
+type EdgesConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// MaxEdges caps the (cgroup, peer, peer port, side) edges in the kernel;
+	// beyond it connections count in one overflow edge.
+	MaxEdges int `mapstructure:"max_edges"`
 }
 
 // PerPeerConfig configures the per-peer TCP breakdown.
@@ -124,6 +136,7 @@ const (
 	defaultMaxCgroups         = 4096
 	defaultRingBufferSize     = 256 * 1024
 	defaultPeerMaxSeries      = 1024
+	defaultMaxEdges           = 4096
 	maxMaxCgroups             = 1 << 20
 	maxRingBufferSize         = 1 << 30
 )
@@ -134,12 +147,13 @@ func createDefaultConfig() component.Config {
 		Histogram:          HistogramExponential,
 		MaxCgroups:         defaultMaxCgroups,
 		RingBufferSize:     defaultRingBufferSize,
-		TCP:                TCPConfig{Enabled: true, PerPeer: PerPeerConfig{MaxSeries: defaultPeerMaxSeries}},
-		Scheduler:          SchedulerConfig{Enabled: true, RunQueueLatency: RunQueueLatencyWakeup},
-		Memory:             SignalConfig{Enabled: true},
-		ProgramStats:       false,
-		OnStartError:       OnStartErrorFail,
-		Metrics:            metadata.DefaultMetricsConfig(),
+		TCP: TCPConfig{Enabled: true, PerPeer: PerPeerConfig{MaxSeries: defaultPeerMaxSeries},
+			Edges: EdgesConfig{MaxEdges: defaultMaxEdges}},
+		Scheduler:    SchedulerConfig{Enabled: true, RunQueueLatency: RunQueueLatencyWakeup},
+		Memory:       SignalConfig{Enabled: true},
+		ProgramStats: false,
+		OnStartError: OnStartErrorFail,
+		Metrics:      metadata.DefaultMetricsConfig(),
 	}
 }
 
@@ -169,6 +183,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TCP.PerPeer.MaxSeries < 1 || c.TCP.PerPeer.MaxSeries > maxMaxCgroups {
 		errs = append(errs, fmt.Errorf("tcp.per_peer.max_series %d is out of range: use 1..%d", c.TCP.PerPeer.MaxSeries, maxMaxCgroups))
+	}
+	if c.TCP.Edges.MaxEdges < 1 || c.TCP.Edges.MaxEdges > maxMaxCgroups {
+		errs = append(errs, fmt.Errorf("tcp.edges.max_edges %d is out of range: use 1..%d (default %d)", c.TCP.Edges.MaxEdges, maxMaxCgroups, defaultMaxEdges))
+	}
+	if c.TCP.Edges.Enabled && !c.TCP.Enabled {
+		errs = append(errs, errors.New("tcp.edges.enabled needs tcp.enabled: true"))
 	}
 	if c.Scheduler.RunQueueLatency != RunQueueLatencyWakeup && c.Scheduler.RunQueueLatency != RunQueueLatencySchedInfo {
 		errs = append(errs, fmt.Errorf("scheduler.run_queue_latency %q is unknown: use %q (default) or %q",

@@ -48,7 +48,8 @@ func TestConfigCustom(t *testing.T) {
 	want.ProgramStats = true
 	want.OnStartError = OnStartErrorReport
 	want.Cgroups = CgroupFilter{Include: []string{"^/kubepods"}, Exclude: []string{"conmon"}}
-	want.TCP = TCPConfig{Enabled: true, Spans: true, PerPeer: PerPeerConfig{Enabled: true, MaxSeries: 200}}
+	want.TCP = TCPConfig{Enabled: true, Spans: true, PerPeer: PerPeerConfig{Enabled: true, MaxSeries: 200},
+		Edges: EdgesConfig{Enabled: true, MaxEdges: 300}}
 	want.Scheduler.Enabled = false
 	want.Scheduler.RunQueueLatency = RunQueueLatencySchedInfo
 	assert.Equal(t, want, cfg)
@@ -69,6 +70,8 @@ func TestConfigErrors(t *testing.T) {
 		"ebpf/huge_ring":                  "ring_buffer_size 4295229440 is not a power of two",
 		"ebpf/huge_peer_series":           "tcp.per_peer.max_series 4294967396 is out of range",
 		"ebpf/bad_on_start_error":         `on_start_error "ignore" is unknown`,
+		"ebpf/zero_edges":                 "tcp.edges.max_edges 0 is out of range",
+		"ebpf/edges_without_tcp":          "tcp.edges.enabled needs tcp.enabled: true",
 		"ebpf/short_interval":             "collection_interval 1ms is too short",
 	}
 	for id, want := range tests {

@@ -120,6 +120,8 @@ func runWorkload(name string, args []string) int {
 				return 1
 			}
 		}
+	case "edge":
+		return edgeWorkload(args)
 	case "start-without-caps":
 		return startWithoutCaps()
 	}

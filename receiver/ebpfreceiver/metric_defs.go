@@ -41,6 +41,7 @@ var histogramMetrics = map[string]bool{
 	metadata.MetricsInfo.EbpfTCPSrtt.Name:                     true,
 	metadata.MetricsInfo.EbpfSchedRunqueueLatency.Name:        true,
 	metadata.MetricsInfo.EbpfMemoryDirectReclaimDuration.Name: true,
+	metadata.MetricsInfo.EbpfTCPEdgeSrtt.Name:                 true,
 }
 
 const histogramNote = "**Emitted as a histogram**"

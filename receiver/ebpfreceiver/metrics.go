@@ -76,7 +76,7 @@ func (r *resourceMetrics) addSum(d metricDef, v uint64, attrs ...attr) {
 	putAttrs(dp.Attributes(), attrs)
 }
 
-func (r *resourceMetrics) addHistogram(d metricDef, h *log2Histogram) {
+func (r *resourceMetrics) addHistogram(d metricDef, h *log2Histogram, attrs ...attr) {
 	if r.disabled[d.name] {
 		return
 	}
@@ -86,10 +86,12 @@ func (r *resourceMetrics) addHistogram(d metricDef, h *log2Histogram) {
 		dp.SetStartTimestamp(r.start)
 		dp.SetTimestamp(r.now)
 		h.toExplicit(dp)
+		putAttrs(dp.Attributes(), attrs)
 		return
 	}
 	dp := m.ExponentialHistogram().DataPoints().AppendEmpty()
 	dp.SetStartTimestamp(r.start)
 	dp.SetTimestamp(r.now)
 	h.toExponential(dp)
+	putAttrs(dp.Attributes(), attrs)
 }

@@ -83,7 +83,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) (err error) {
 		Memory:           r.cfg.Memory.Enabled,
 		TCPSpans:         r.cfg.TCP.Spans && r.traces != nil,
 		TCPPerPeer:       r.cfg.TCP.PerPeer.Enabled,
-		TCPPeerMaxSeries: uint32(r.cfg.TCP.PerPeer.MaxSeries), // Validate bounds all three
+		TCPPeerMaxSeries: uint32(r.cfg.TCP.PerPeer.MaxSeries), // Validate bounds all four
+		TCPEdges:         r.cfg.TCP.Edges.Enabled,
+		TCPMaxEdges:      uint32(r.cfg.TCP.Edges.MaxEdges),
 		MaxCgroups:       uint32(r.cfg.MaxCgroups),
 		RingBufferSize:   uint32(r.cfg.RingBufferSize),
 		Logs:             r.logs != nil,
@@ -241,6 +243,7 @@ var overflowTableNames = [probes.OverflowKinds]string{
 	probes.OverflowTasks: "tasks", probes.OverflowSockets: "sockets",
 	probes.OverflowExiting: "exiting_processes", probes.OverflowReclaiming: "reclaiming_tasks",
 	probes.OverflowNested: "nested_inserts", probes.OverflowSwitchUntracked: "scheduler_untracked",
+	probes.OverflowTCPEdges: "tcp_edges",
 }
 
 func (r *ebpfReceiver) observePrograms(o metric.Int64Observer, value func(*ebpf.ProgramStats) int64) error {

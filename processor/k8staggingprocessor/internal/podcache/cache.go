@@ -93,6 +93,7 @@ type Cache struct {
 	*podIndex
 	objects    map[Kind]*objectStore
 	clusterUID atomic.Pointer[string]
+	peers      *peerView // nil unless Needs.Peers
 
 	syncGate *syncGate
 	failures *watchErrors
@@ -114,6 +115,9 @@ func newCache(settings Settings, needs Needs, clients Clients, logger *zap.Logge
 	}
 	for kind, on := range needs.Objects {
 		c.objects[kind] = newObjectStore(kind, on)
+	}
+	if needs.Peers {
+		c.peers = newPeerView(settings, c.podIndex)
 	}
 	return c
 }

@@ -16,6 +16,9 @@ type Needs struct {
 	Objects map[Kind]ObjectNeeds
 	// ClusterUID asks for the uid of the kube-system namespace.
 	ClusterUID bool
+	// Peers asks for the network map's view (peers.go): every pod of the cluster by IP, Services
+	// by ClusterIP, nodes by address and their zones.
+	Peers bool
 }
 
 // PodNeeds says which parts of a pod consumers read; everything else is dropped on arrival.
@@ -41,7 +44,8 @@ type KeyFilter struct {
 
 // merged is what a cache serving both n and o keeps.
 func (n Needs) merged(o Needs) Needs {
-	out := Needs{Pod: n.Pod.merged(o.Pod), Objects: maps.Clone(n.Objects), ClusterUID: n.ClusterUID || o.ClusterUID}
+	out := Needs{Pod: n.Pod.merged(o.Pod), Objects: maps.Clone(n.Objects), ClusterUID: n.ClusterUID || o.ClusterUID,
+		Peers: n.Peers || o.Peers}
 	if out.Objects == nil {
 		out.Objects = map[Kind]ObjectNeeds{}
 	}
@@ -64,6 +68,7 @@ func (n Needs) signature() string {
 		b.WriteString("|" + string(k) + "=" + n.Objects[k].signature())
 	}
 	b.WriteString("|cluster=" + strconv.FormatBool(n.ClusterUID))
+	b.WriteString("|peers=" + strconv.FormatBool(n.Peers))
 	return b.String()
 }
 

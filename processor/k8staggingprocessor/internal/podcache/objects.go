@@ -50,10 +50,9 @@ type Object struct {
 // objectStore receives one kind's metadata from its watch (it is the reflector's store) and keeps
 // the trimmed objects by key.
 type objectStore struct {
-	kind     Kind
-	needs    ObjectNeeds
-	onSynced func()
-	synced   bool
+	kind  Kind
+	needs ObjectNeeds
+	firstList
 
 	mu   sync.RWMutex
 	byID map[string]*Object // name for namespaces and nodes, uid for workloads
@@ -141,11 +140,22 @@ func (s *objectStore) Replace(list []any, _ string) error {
 	s.mu.Lock()
 	s.byID = fresh
 	s.mu.Unlock()
-	if !s.synced {
-		s.synced = true
-		if s.onSynced != nil {
-			s.onSynced()
+	s.listed()
+	return nil
+}
+
+// firstList calls onSynced once, after a store received its first full list (the reflector's
+// first Replace).
+type firstList struct {
+	onSynced func()
+	done     bool
+}
+
+func (f *firstList) listed() {
+	if !f.done {
+		f.done = true
+		if f.onSynced != nil {
+			f.onSynced()
 		}
 	}
-	return nil
 }

@@ -33,6 +33,9 @@ func (c *Cache) start() {
 	for kind, store := range c.objects {
 		c.watchObjects(ctx, kind, store)
 	}
+	if c.needs.Peers {
+		c.watchPeers(ctx)
+	}
 	if c.needs.ClusterUID {
 		synced := c.syncGate.expect()
 		c.done.Add(1)
@@ -43,10 +46,16 @@ func (c *Cache) start() {
 
 // watchPods runs the pod watch, with the consumers' selectors applied by the API server.
 func (c *Cache) watchPods(ctx context.Context) {
-	api := c.clients.Core.CoreV1().Pods(c.settings.Namespace)
+	c.watchPodsInto(ctx, "pods", c.settings.Namespace, c.settings.LabelSelector, c.settings.FieldSelector,
+		newPodStore(c.podIndex, &c.needs.Pod, c.logger, c.syncGate.expect()))
+}
+
+// watchPodsInto runs a pod watch with the given selectors into store.
+func (c *Cache) watchPodsInto(ctx context.Context, name, namespace, labelSel, fieldSel string, store *podStore) {
+	api := c.clients.Core.CoreV1().Pods(namespace)
 	selectors := func(opts *metav1.ListOptions) {
-		opts.LabelSelector = c.settings.LabelSelector
-		opts.FieldSelector = c.settings.FieldSelector
+		opts.LabelSelector = labelSel
+		opts.FieldSelector = fieldSel
 	}
 	podLW := reportingListWatch(c.failures, "", "pods", selectors, api.List, api.Watch)
 	// Pods, the large list, stream (WatchList) when the API server and the client support it: the
@@ -56,7 +65,7 @@ func (c *Cache) watchPods(ctx context.Context) {
 	if watchlist.DoesClientNotSupportWatchListSemantics(c.clients.Core) {
 		lw = plainListWatch(podLW) // client-go fakes
 	}
-	c.run(ctx, "pods", lw, &corev1.Pod{}, newPodStore(c.podIndex, &c.needs.Pod, c.logger, c.syncGate.expect()))
+	c.run(ctx, name, lw, &corev1.Pod{}, store)
 }
 
 // watchObjects runs the metadata-only watch of one kind.

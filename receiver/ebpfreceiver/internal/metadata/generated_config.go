@@ -352,6 +352,307 @@ func (ms *EbpfTCPConnectionsOpenedMetricConfig) Validate() error {
 	return nil
 }
 
+// EbpfTCPEdgeConnectionsClosedMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.edge.connections.closed metric.
+type EbpfTCPEdgeConnectionsClosedMetricAttributeKey string
+
+const (
+	EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerAddress EbpfTCPEdgeConnectionsClosedMetricAttributeKey = "network.peer.address"
+	EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerPort    EbpfTCPEdgeConnectionsClosedMetricAttributeKey = "network.peer.port"
+	EbpfTCPEdgeConnectionsClosedMetricAttributeKeyTCPConnectionSide  EbpfTCPEdgeConnectionsClosedMetricAttributeKey = "tcp.connection.side"
+)
+
+// EbpfTCPEdgeConnectionsClosedMetricConfig provides config for the ebpf.tcp.edge.connections.closed metric.
+type EbpfTCPEdgeConnectionsClosedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []EbpfTCPEdgeConnectionsClosedMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *EbpfTCPEdgeConnectionsClosedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *EbpfTCPEdgeConnectionsClosedMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyTCPConnectionSide:
+		default:
+			return fmt.Errorf("metric ebpf.tcp.edge.connections.closed doesn't have an attribute %v, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// EbpfTCPEdgeConnectionsFailedMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.edge.connections.failed metric.
+type EbpfTCPEdgeConnectionsFailedMetricAttributeKey string
+
+const (
+	EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerAddress EbpfTCPEdgeConnectionsFailedMetricAttributeKey = "network.peer.address"
+	EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerPort    EbpfTCPEdgeConnectionsFailedMetricAttributeKey = "network.peer.port"
+	EbpfTCPEdgeConnectionsFailedMetricAttributeKeyTCPConnectionSide  EbpfTCPEdgeConnectionsFailedMetricAttributeKey = "tcp.connection.side"
+)
+
+// EbpfTCPEdgeConnectionsFailedMetricConfig provides config for the ebpf.tcp.edge.connections.failed metric.
+type EbpfTCPEdgeConnectionsFailedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []EbpfTCPEdgeConnectionsFailedMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *EbpfTCPEdgeConnectionsFailedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *EbpfTCPEdgeConnectionsFailedMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyTCPConnectionSide:
+		default:
+			return fmt.Errorf("metric ebpf.tcp.edge.connections.failed doesn't have an attribute %v, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// EbpfTCPEdgeConnectionsOpenedMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.edge.connections.opened metric.
+type EbpfTCPEdgeConnectionsOpenedMetricAttributeKey string
+
+const (
+	EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerAddress EbpfTCPEdgeConnectionsOpenedMetricAttributeKey = "network.peer.address"
+	EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerPort    EbpfTCPEdgeConnectionsOpenedMetricAttributeKey = "network.peer.port"
+	EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyTCPConnectionSide  EbpfTCPEdgeConnectionsOpenedMetricAttributeKey = "tcp.connection.side"
+)
+
+// EbpfTCPEdgeConnectionsOpenedMetricConfig provides config for the ebpf.tcp.edge.connections.opened metric.
+type EbpfTCPEdgeConnectionsOpenedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []EbpfTCPEdgeConnectionsOpenedMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *EbpfTCPEdgeConnectionsOpenedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *EbpfTCPEdgeConnectionsOpenedMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyTCPConnectionSide:
+		default:
+			return fmt.Errorf("metric ebpf.tcp.edge.connections.opened doesn't have an attribute %v, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// EbpfTCPEdgeIoMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.edge.io metric.
+type EbpfTCPEdgeIoMetricAttributeKey string
+
+const (
+	EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerAddress EbpfTCPEdgeIoMetricAttributeKey = "network.peer.address"
+	EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerPort    EbpfTCPEdgeIoMetricAttributeKey = "network.peer.port"
+	EbpfTCPEdgeIoMetricAttributeKeyTCPConnectionSide  EbpfTCPEdgeIoMetricAttributeKey = "tcp.connection.side"
+	EbpfTCPEdgeIoMetricAttributeKeyNetworkIoDirection EbpfTCPEdgeIoMetricAttributeKey = "network.io.direction"
+)
+
+// EbpfTCPEdgeIoMetricConfig provides config for the ebpf.tcp.edge.io metric.
+type EbpfTCPEdgeIoMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                            `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []EbpfTCPEdgeIoMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *EbpfTCPEdgeIoMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *EbpfTCPEdgeIoMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeIoMetricAttributeKeyTCPConnectionSide, EbpfTCPEdgeIoMetricAttributeKeyNetworkIoDirection:
+		default:
+			return fmt.Errorf("metric ebpf.tcp.edge.io doesn't have an attribute %v, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side, network.io.direction]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// EbpfTCPEdgeRetransmitsMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.edge.retransmits metric.
+type EbpfTCPEdgeRetransmitsMetricAttributeKey string
+
+const (
+	EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerAddress EbpfTCPEdgeRetransmitsMetricAttributeKey = "network.peer.address"
+	EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerPort    EbpfTCPEdgeRetransmitsMetricAttributeKey = "network.peer.port"
+	EbpfTCPEdgeRetransmitsMetricAttributeKeyTCPConnectionSide  EbpfTCPEdgeRetransmitsMetricAttributeKey = "tcp.connection.side"
+)
+
+// EbpfTCPEdgeRetransmitsMetricConfig provides config for the ebpf.tcp.edge.retransmits metric.
+type EbpfTCPEdgeRetransmitsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                     `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []EbpfTCPEdgeRetransmitsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *EbpfTCPEdgeRetransmitsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *EbpfTCPEdgeRetransmitsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeRetransmitsMetricAttributeKeyTCPConnectionSide:
+		default:
+			return fmt.Errorf("metric ebpf.tcp.edge.retransmits doesn't have an attribute %v, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// EbpfTCPEdgeSrttMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.edge.srtt metric.
+type EbpfTCPEdgeSrttMetricAttributeKey string
+
+const (
+	EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerAddress EbpfTCPEdgeSrttMetricAttributeKey = "network.peer.address"
+	EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerPort    EbpfTCPEdgeSrttMetricAttributeKey = "network.peer.port"
+	EbpfTCPEdgeSrttMetricAttributeKeyTCPConnectionSide  EbpfTCPEdgeSrttMetricAttributeKey = "tcp.connection.side"
+)
+
+// EbpfTCPEdgeSrttMetricConfig provides config for the ebpf.tcp.edge.srtt metric.
+type EbpfTCPEdgeSrttMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                              `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []EbpfTCPEdgeSrttMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *EbpfTCPEdgeSrttMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *EbpfTCPEdgeSrttMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeSrttMetricAttributeKeyTCPConnectionSide:
+		default:
+			return fmt.Errorf("metric ebpf.tcp.edge.srtt doesn't have an attribute %v, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // EbpfTCPIoMetricAttributeKey specifies the key of an attribute for the ebpf.tcp.io metric.
 type EbpfTCPIoMetricAttributeKey string
 
@@ -651,6 +952,12 @@ type MetricsConfig struct {
 	EbpfTCPConnectionDuration       EbpfTCPConnectionDurationMetricConfig       `mapstructure:"ebpf.tcp.connection.duration"`
 	EbpfTCPConnectionsClosed        EbpfTCPConnectionsClosedMetricConfig        `mapstructure:"ebpf.tcp.connections.closed"`
 	EbpfTCPConnectionsOpened        EbpfTCPConnectionsOpenedMetricConfig        `mapstructure:"ebpf.tcp.connections.opened"`
+	EbpfTCPEdgeConnectionsClosed    EbpfTCPEdgeConnectionsClosedMetricConfig    `mapstructure:"ebpf.tcp.edge.connections.closed"`
+	EbpfTCPEdgeConnectionsFailed    EbpfTCPEdgeConnectionsFailedMetricConfig    `mapstructure:"ebpf.tcp.edge.connections.failed"`
+	EbpfTCPEdgeConnectionsOpened    EbpfTCPEdgeConnectionsOpenedMetricConfig    `mapstructure:"ebpf.tcp.edge.connections.opened"`
+	EbpfTCPEdgeIo                   EbpfTCPEdgeIoMetricConfig                   `mapstructure:"ebpf.tcp.edge.io"`
+	EbpfTCPEdgeRetransmits          EbpfTCPEdgeRetransmitsMetricConfig          `mapstructure:"ebpf.tcp.edge.retransmits"`
+	EbpfTCPEdgeSrtt                 EbpfTCPEdgeSrttMetricConfig                 `mapstructure:"ebpf.tcp.edge.srtt"`
 	EbpfTCPIo                       EbpfTCPIoMetricConfig                       `mapstructure:"ebpf.tcp.io"`
 	EbpfTCPPeerConnectionsClosed    EbpfTCPPeerConnectionsClosedMetricConfig    `mapstructure:"ebpf.tcp.peer.connections.closed"`
 	EbpfTCPPeerIo                   EbpfTCPPeerIoMetricConfig                   `mapstructure:"ebpf.tcp.peer.io"`
@@ -706,6 +1013,36 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []EbpfTCPConnectionsOpenedMetricAttributeKey{EbpfTCPConnectionsOpenedMetricAttributeKeyTCPConnectionDirection},
+		},
+		EbpfTCPEdgeConnectionsClosed: EbpfTCPEdgeConnectionsClosedMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []EbpfTCPEdgeConnectionsClosedMetricAttributeKey{EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyTCPConnectionSide},
+		},
+		EbpfTCPEdgeConnectionsFailed: EbpfTCPEdgeConnectionsFailedMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []EbpfTCPEdgeConnectionsFailedMetricAttributeKey{EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyTCPConnectionSide},
+		},
+		EbpfTCPEdgeConnectionsOpened: EbpfTCPEdgeConnectionsOpenedMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []EbpfTCPEdgeConnectionsOpenedMetricAttributeKey{EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyTCPConnectionSide},
+		},
+		EbpfTCPEdgeIo: EbpfTCPEdgeIoMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []EbpfTCPEdgeIoMetricAttributeKey{EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeIoMetricAttributeKeyTCPConnectionSide, EbpfTCPEdgeIoMetricAttributeKeyNetworkIoDirection},
+		},
+		EbpfTCPEdgeRetransmits: EbpfTCPEdgeRetransmitsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []EbpfTCPEdgeRetransmitsMetricAttributeKey{EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeRetransmitsMetricAttributeKeyTCPConnectionSide},
+		},
+		EbpfTCPEdgeSrtt: EbpfTCPEdgeSrttMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []EbpfTCPEdgeSrttMetricAttributeKey{EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeSrttMetricAttributeKeyTCPConnectionSide},
 		},
 		EbpfTCPIo: EbpfTCPIoMetricConfig{
 			Enabled:             true,

@@ -71,6 +71,36 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []EbpfTCPConnectionsOpenedMetricAttributeKey{EbpfTCPConnectionsOpenedMetricAttributeKeyTCPConnectionDirection},
 					},
+					EbpfTCPEdgeConnectionsClosed: EbpfTCPEdgeConnectionsClosedMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeConnectionsClosedMetricAttributeKey{EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeConnectionsFailed: EbpfTCPEdgeConnectionsFailedMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeConnectionsFailedMetricAttributeKey{EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeConnectionsOpened: EbpfTCPEdgeConnectionsOpenedMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeConnectionsOpenedMetricAttributeKey{EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeIo: EbpfTCPEdgeIoMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeIoMetricAttributeKey{EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeIoMetricAttributeKeyTCPConnectionSide, EbpfTCPEdgeIoMetricAttributeKeyNetworkIoDirection},
+					},
+					EbpfTCPEdgeRetransmits: EbpfTCPEdgeRetransmitsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeRetransmitsMetricAttributeKey{EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeRetransmitsMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeSrtt: EbpfTCPEdgeSrttMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeSrttMetricAttributeKey{EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeSrttMetricAttributeKeyTCPConnectionSide},
+					},
 					EbpfTCPIo: EbpfTCPIoMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -154,6 +184,36 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []EbpfTCPConnectionsOpenedMetricAttributeKey{EbpfTCPConnectionsOpenedMetricAttributeKeyTCPConnectionDirection},
 					},
+					EbpfTCPEdgeConnectionsClosed: EbpfTCPEdgeConnectionsClosedMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeConnectionsClosedMetricAttributeKey{EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeConnectionsFailed: EbpfTCPEdgeConnectionsFailedMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeConnectionsFailedMetricAttributeKey{EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeConnectionsOpened: EbpfTCPEdgeConnectionsOpenedMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeConnectionsOpenedMetricAttributeKey{EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeIo: EbpfTCPEdgeIoMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeIoMetricAttributeKey{EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeIoMetricAttributeKeyTCPConnectionSide, EbpfTCPEdgeIoMetricAttributeKeyNetworkIoDirection},
+					},
+					EbpfTCPEdgeRetransmits: EbpfTCPEdgeRetransmitsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeRetransmitsMetricAttributeKey{EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeRetransmitsMetricAttributeKeyTCPConnectionSide},
+					},
+					EbpfTCPEdgeSrtt: EbpfTCPEdgeSrttMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []EbpfTCPEdgeSrttMetricAttributeKey{EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerAddress, EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerPort, EbpfTCPEdgeSrttMetricAttributeKeyTCPConnectionSide},
+					},
 					EbpfTCPIo: EbpfTCPIoMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -192,7 +252,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(EbpfMemoryDirectReclaimDurationMetricConfig{}, EbpfMemoryFragmentationEventsMetricConfig{}, EbpfMemoryOomKillsMetricConfig{}, EbpfMemoryPagesAllocatedMetricConfig{}, EbpfSchedContextSwitchesMetricConfig{}, EbpfSchedCPUTimeMetricConfig{}, EbpfSchedExecsMetricConfig{}, EbpfSchedProcessesExitedMetricConfig{}, EbpfSchedProcessesStartedMetricConfig{}, EbpfSchedRunqueueLatencyMetricConfig{}, EbpfTCPConnectionDurationMetricConfig{}, EbpfTCPConnectionsClosedMetricConfig{}, EbpfTCPConnectionsOpenedMetricConfig{}, EbpfTCPIoMetricConfig{}, EbpfTCPPeerConnectionsClosedMetricConfig{}, EbpfTCPPeerIoMetricConfig{}, EbpfTCPPeerRetransmitsMetricConfig{}, EbpfTCPResetsMetricConfig{}, EbpfTCPRetransmitsMetricConfig{}, EbpfTCPSrttMetricConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(EbpfMemoryDirectReclaimDurationMetricConfig{}, EbpfMemoryFragmentationEventsMetricConfig{}, EbpfMemoryOomKillsMetricConfig{}, EbpfMemoryPagesAllocatedMetricConfig{}, EbpfSchedContextSwitchesMetricConfig{}, EbpfSchedCPUTimeMetricConfig{}, EbpfSchedExecsMetricConfig{}, EbpfSchedProcessesExitedMetricConfig{}, EbpfSchedProcessesStartedMetricConfig{}, EbpfSchedRunqueueLatencyMetricConfig{}, EbpfTCPConnectionDurationMetricConfig{}, EbpfTCPConnectionsClosedMetricConfig{}, EbpfTCPConnectionsOpenedMetricConfig{}, EbpfTCPEdgeConnectionsClosedMetricConfig{}, EbpfTCPEdgeConnectionsFailedMetricConfig{}, EbpfTCPEdgeConnectionsOpenedMetricConfig{}, EbpfTCPEdgeIoMetricConfig{}, EbpfTCPEdgeRetransmitsMetricConfig{}, EbpfTCPEdgeSrttMetricConfig{}, EbpfTCPIoMetricConfig{}, EbpfTCPPeerConnectionsClosedMetricConfig{}, EbpfTCPPeerIoMetricConfig{}, EbpfTCPPeerRetransmitsMetricConfig{}, EbpfTCPResetsMetricConfig{}, EbpfTCPRetransmitsMetricConfig{}, EbpfTCPSrttMetricConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -230,6 +290,78 @@ func TestEbpfTCPConnectionsOpenedMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.connections.opened doesn't have an attribute invalid, valid attributes: [tcp.connection.direction]")
 
 	cfg = DefaultMetricsConfig().EbpfTCPConnectionsOpened
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestEbpfTCPEdgeConnectionsClosedMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().EbpfTCPEdgeConnectionsClosed
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []EbpfTCPEdgeConnectionsClosedMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.edge.connections.closed doesn't have an attribute invalid, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]")
+
+	cfg = DefaultMetricsConfig().EbpfTCPEdgeConnectionsClosed
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestEbpfTCPEdgeConnectionsFailedMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().EbpfTCPEdgeConnectionsFailed
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []EbpfTCPEdgeConnectionsFailedMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.edge.connections.failed doesn't have an attribute invalid, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]")
+
+	cfg = DefaultMetricsConfig().EbpfTCPEdgeConnectionsFailed
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestEbpfTCPEdgeConnectionsOpenedMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().EbpfTCPEdgeConnectionsOpened
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []EbpfTCPEdgeConnectionsOpenedMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.edge.connections.opened doesn't have an attribute invalid, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]")
+
+	cfg = DefaultMetricsConfig().EbpfTCPEdgeConnectionsOpened
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestEbpfTCPEdgeIoMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().EbpfTCPEdgeIo
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []EbpfTCPEdgeIoMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.edge.io doesn't have an attribute invalid, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side, network.io.direction]")
+
+	cfg = DefaultMetricsConfig().EbpfTCPEdgeIo
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestEbpfTCPEdgeRetransmitsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().EbpfTCPEdgeRetransmits
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []EbpfTCPEdgeRetransmitsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.edge.retransmits doesn't have an attribute invalid, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]")
+
+	cfg = DefaultMetricsConfig().EbpfTCPEdgeRetransmits
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestEbpfTCPEdgeSrttMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().EbpfTCPEdgeSrtt
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []EbpfTCPEdgeSrttMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric ebpf.tcp.edge.srtt doesn't have an attribute invalid, valid attributes: [network.peer.address, network.peer.port, tcp.connection.side]")
+
+	cfg = DefaultMetricsConfig().EbpfTCPEdgeSrtt
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -96,6 +96,32 @@ var MapAttributeTCPConnectionDirection = map[string]AttributeTCPConnectionDirect
 	"passive": AttributeTCPConnectionDirectionPassive,
 }
 
+// AttributeTCPConnectionSide specifies the value tcp.connection.side attribute.
+type AttributeTCPConnectionSide int
+
+const (
+	_ AttributeTCPConnectionSide = iota
+	AttributeTCPConnectionSideClient
+	AttributeTCPConnectionSideServer
+)
+
+// String returns the string representation of the AttributeTCPConnectionSide.
+func (av AttributeTCPConnectionSide) String() string {
+	switch av {
+	case AttributeTCPConnectionSideClient:
+		return "client"
+	case AttributeTCPConnectionSideServer:
+		return "server"
+	}
+	return ""
+}
+
+// MapAttributeTCPConnectionSide is a helper map of string to AttributeTCPConnectionSide attribute value.
+var MapAttributeTCPConnectionSide = map[string]AttributeTCPConnectionSide{
+	"client": AttributeTCPConnectionSideClient,
+	"server": AttributeTCPConnectionSideServer,
+}
+
 var MetricsInfo = metricsInfo{
 	EbpfMemoryDirectReclaimDuration: metricInfo{
 		Name: "ebpf.memory.direct_reclaim.duration",
@@ -139,6 +165,30 @@ var MetricsInfo = metricsInfo{
 		Name:       "ebpf.tcp.connections.opened",
 		Attributes: []string{"tcp.connection.direction"},
 	},
+	EbpfTCPEdgeConnectionsClosed: metricInfo{
+		Name:       "ebpf.tcp.edge.connections.closed",
+		Attributes: []string{"network.peer.address", "network.peer.port", "tcp.connection.side"},
+	},
+	EbpfTCPEdgeConnectionsFailed: metricInfo{
+		Name:       "ebpf.tcp.edge.connections.failed",
+		Attributes: []string{"network.peer.address", "network.peer.port", "tcp.connection.side"},
+	},
+	EbpfTCPEdgeConnectionsOpened: metricInfo{
+		Name:       "ebpf.tcp.edge.connections.opened",
+		Attributes: []string{"network.peer.address", "network.peer.port", "tcp.connection.side"},
+	},
+	EbpfTCPEdgeIo: metricInfo{
+		Name:       "ebpf.tcp.edge.io",
+		Attributes: []string{"network.peer.address", "network.peer.port", "tcp.connection.side", "network.io.direction"},
+	},
+	EbpfTCPEdgeRetransmits: metricInfo{
+		Name:       "ebpf.tcp.edge.retransmits",
+		Attributes: []string{"network.peer.address", "network.peer.port", "tcp.connection.side"},
+	},
+	EbpfTCPEdgeSrtt: metricInfo{
+		Name:       "ebpf.tcp.edge.srtt",
+		Attributes: []string{"network.peer.address", "network.peer.port", "tcp.connection.side"},
+	},
 	EbpfTCPIo: metricInfo{
 		Name:       "ebpf.tcp.io",
 		Attributes: []string{"network.io.direction"},
@@ -181,6 +231,12 @@ type metricsInfo struct {
 	EbpfTCPConnectionDuration       metricInfo
 	EbpfTCPConnectionsClosed        metricInfo
 	EbpfTCPConnectionsOpened        metricInfo
+	EbpfTCPEdgeConnectionsClosed    metricInfo
+	EbpfTCPEdgeConnectionsFailed    metricInfo
+	EbpfTCPEdgeConnectionsOpened    metricInfo
+	EbpfTCPEdgeIo                   metricInfo
+	EbpfTCPEdgeRetransmits          metricInfo
+	EbpfTCPEdgeSrtt                 metricInfo
 	EbpfTCPIo                       metricInfo
 	EbpfTCPPeerConnectionsClosed    metricInfo
 	EbpfTCPPeerIo                   metricInfo
@@ -1004,6 +1060,591 @@ func newMetricEbpfTCPConnectionsOpened(cfg EbpfTCPConnectionsOpenedMetricConfig)
 	return m
 }
 
+type metricEbpfTCPEdgeConnectionsClosed struct {
+	data          pmetric.Metric                           // data buffer for generated metric.
+	config        EbpfTCPEdgeConnectionsClosedMetricConfig // metric config provided by user.
+	capacity      int                                      // max observed number of data points added to the metric.
+	aggDataPoints []int64                                  // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ebpf.tcp.edge.connections.closed metric with initial data.
+func (m *metricEbpfTCPEdgeConnectionsClosed) init() {
+	m.data.SetName("ebpf.tcp.edge.connections.closed")
+	m.data.SetDescription("Established TCP connections closed per edge (tcp.edges).")
+	m.data.SetUnit("{connection}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricEbpfTCPEdgeConnectionsClosed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue string, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyNetworkPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", networkPeerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeConnectionsClosedMetricAttributeKeyTCPConnectionSide) {
+		dp.Attributes().PutStr("tcp.connection.side", tcpConnectionSideAttributeValue)
+	}
+	for _, op := range options {
+		op.apply(dp)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricEbpfTCPEdgeConnectionsClosed) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricEbpfTCPEdgeConnectionsClosed) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricEbpfTCPEdgeConnectionsClosed(cfg EbpfTCPEdgeConnectionsClosedMetricConfig) metricEbpfTCPEdgeConnectionsClosed {
+	m := metricEbpfTCPEdgeConnectionsClosed{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricEbpfTCPEdgeConnectionsFailed struct {
+	data          pmetric.Metric                           // data buffer for generated metric.
+	config        EbpfTCPEdgeConnectionsFailedMetricConfig // metric config provided by user.
+	capacity      int                                      // max observed number of data points added to the metric.
+	aggDataPoints []int64                                  // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ebpf.tcp.edge.connections.failed metric with initial data.
+func (m *metricEbpfTCPEdgeConnectionsFailed) init() {
+	m.data.SetName("ebpf.tcp.edge.connections.failed")
+	m.data.SetDescription("Connects to the peer that never established (refused, timed out, unreachable or closed while connecting), per edge (tcp.edges; client side only).")
+	m.data.SetUnit("{connection}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricEbpfTCPEdgeConnectionsFailed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue string, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyNetworkPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", networkPeerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeConnectionsFailedMetricAttributeKeyTCPConnectionSide) {
+		dp.Attributes().PutStr("tcp.connection.side", tcpConnectionSideAttributeValue)
+	}
+	for _, op := range options {
+		op.apply(dp)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricEbpfTCPEdgeConnectionsFailed) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricEbpfTCPEdgeConnectionsFailed) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricEbpfTCPEdgeConnectionsFailed(cfg EbpfTCPEdgeConnectionsFailedMetricConfig) metricEbpfTCPEdgeConnectionsFailed {
+	m := metricEbpfTCPEdgeConnectionsFailed{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricEbpfTCPEdgeConnectionsOpened struct {
+	data          pmetric.Metric                           // data buffer for generated metric.
+	config        EbpfTCPEdgeConnectionsOpenedMetricConfig // metric config provided by user.
+	capacity      int                                      // max observed number of data points added to the metric.
+	aggDataPoints []int64                                  // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ebpf.tcp.edge.connections.opened metric with initial data.
+func (m *metricEbpfTCPEdgeConnectionsOpened) init() {
+	m.data.SetName("ebpf.tcp.edge.connections.opened")
+	m.data.SetDescription("TCP connections established per edge (tcp.edges): local cgroup, network.peer.address, network.peer.port (client side only) and tcp.connection.side.")
+	m.data.SetUnit("{connection}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricEbpfTCPEdgeConnectionsOpened) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue string, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyNetworkPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", networkPeerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeConnectionsOpenedMetricAttributeKeyTCPConnectionSide) {
+		dp.Attributes().PutStr("tcp.connection.side", tcpConnectionSideAttributeValue)
+	}
+	for _, op := range options {
+		op.apply(dp)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricEbpfTCPEdgeConnectionsOpened) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricEbpfTCPEdgeConnectionsOpened) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricEbpfTCPEdgeConnectionsOpened(cfg EbpfTCPEdgeConnectionsOpenedMetricConfig) metricEbpfTCPEdgeConnectionsOpened {
+	m := metricEbpfTCPEdgeConnectionsOpened{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricEbpfTCPEdgeIo struct {
+	data          pmetric.Metric            // data buffer for generated metric.
+	config        EbpfTCPEdgeIoMetricConfig // metric config provided by user.
+	capacity      int                       // max observed number of data points added to the metric.
+	aggDataPoints []int64                   // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ebpf.tcp.edge.io metric with initial data.
+func (m *metricEbpfTCPEdgeIo) init() {
+	m.data.SetName("ebpf.tcp.edge.io")
+	m.data.SetDescription("Bytes per edge and network.io.direction (tcp.edges): transmit = payload sent once (retransmissions not counted again), receive = bytes received. Open connections add their bytes every collection_interval, not only at close.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricEbpfTCPEdgeIo) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue string, networkIoDirectionAttributeValue string, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeIoMetricAttributeKeyNetworkPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", networkPeerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeIoMetricAttributeKeyTCPConnectionSide) {
+		dp.Attributes().PutStr("tcp.connection.side", tcpConnectionSideAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeIoMetricAttributeKeyNetworkIoDirection) {
+		dp.Attributes().PutStr("network.io.direction", networkIoDirectionAttributeValue)
+	}
+	for _, op := range options {
+		op.apply(dp)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricEbpfTCPEdgeIo) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricEbpfTCPEdgeIo) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricEbpfTCPEdgeIo(cfg EbpfTCPEdgeIoMetricConfig) metricEbpfTCPEdgeIo {
+	m := metricEbpfTCPEdgeIo{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricEbpfTCPEdgeRetransmits struct {
+	data          pmetric.Metric                     // data buffer for generated metric.
+	config        EbpfTCPEdgeRetransmitsMetricConfig // metric config provided by user.
+	capacity      int                                // max observed number of data points added to the metric.
+	aggDataPoints []int64                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ebpf.tcp.edge.retransmits metric with initial data.
+func (m *metricEbpfTCPEdgeRetransmits) init() {
+	m.data.SetName("ebpf.tcp.edge.retransmits")
+	m.data.SetDescription("Retransmitted segments per edge (tcp.edges), including SYN retransmissions of failed connects.")
+	m.data.SetUnit("{segment}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricEbpfTCPEdgeRetransmits) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue string, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeRetransmitsMetricAttributeKeyNetworkPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", networkPeerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeRetransmitsMetricAttributeKeyTCPConnectionSide) {
+		dp.Attributes().PutStr("tcp.connection.side", tcpConnectionSideAttributeValue)
+	}
+	for _, op := range options {
+		op.apply(dp)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricEbpfTCPEdgeRetransmits) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricEbpfTCPEdgeRetransmits) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricEbpfTCPEdgeRetransmits(cfg EbpfTCPEdgeRetransmitsMetricConfig) metricEbpfTCPEdgeRetransmits {
+	m := metricEbpfTCPEdgeRetransmits{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricEbpfTCPEdgeSrtt struct {
+	data          pmetric.Metric              // data buffer for generated metric.
+	config        EbpfTCPEdgeSrttMetricConfig // metric config provided by user.
+	capacity      int                         // max observed number of data points added to the metric.
+	aggDataPoints []int64                     // slice containing number of aggregated datapoints at each index
+}
+
+// init fills ebpf.tcp.edge.srtt metric with initial data.
+func (m *metricEbpfTCPEdgeSrtt) init() {
+	m.data.SetName("ebpf.tcp.edge.srtt")
+	m.data.SetDescription("Smoothed round-trip time per edge (tcp.edges): one sample per connection and collection interval in which it carried data, and one at close.")
+	m.data.SetUnit("us")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricEbpfTCPEdgeSrtt) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue string, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeSrttMetricAttributeKeyNetworkPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", networkPeerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, EbpfTCPEdgeSrttMetricAttributeKeyTCPConnectionSide) {
+		dp.Attributes().PutStr("tcp.connection.side", tcpConnectionSideAttributeValue)
+	}
+	for _, op := range options {
+		op.apply(dp)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricEbpfTCPEdgeSrtt) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricEbpfTCPEdgeSrtt) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricEbpfTCPEdgeSrtt(cfg EbpfTCPEdgeSrttMetricConfig) metricEbpfTCPEdgeSrtt {
+	m := metricEbpfTCPEdgeSrtt{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricEbpfTCPIo struct {
 	data          pmetric.Metric        // data buffer for generated metric.
 	config        EbpfTCPIoMetricConfig // metric config provided by user.
@@ -1596,6 +2237,12 @@ type MetricsBuilder struct {
 	metricEbpfTCPConnectionDuration       metricEbpfTCPConnectionDuration
 	metricEbpfTCPConnectionsClosed        metricEbpfTCPConnectionsClosed
 	metricEbpfTCPConnectionsOpened        metricEbpfTCPConnectionsOpened
+	metricEbpfTCPEdgeConnectionsClosed    metricEbpfTCPEdgeConnectionsClosed
+	metricEbpfTCPEdgeConnectionsFailed    metricEbpfTCPEdgeConnectionsFailed
+	metricEbpfTCPEdgeConnectionsOpened    metricEbpfTCPEdgeConnectionsOpened
+	metricEbpfTCPEdgeIo                   metricEbpfTCPEdgeIo
+	metricEbpfTCPEdgeRetransmits          metricEbpfTCPEdgeRetransmits
+	metricEbpfTCPEdgeSrtt                 metricEbpfTCPEdgeSrtt
 	metricEbpfTCPIo                       metricEbpfTCPIo
 	metricEbpfTCPPeerConnectionsClosed    metricEbpfTCPPeerConnectionsClosed
 	metricEbpfTCPPeerIo                   metricEbpfTCPPeerIo
@@ -1641,6 +2288,12 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricEbpfTCPConnectionDuration:       newMetricEbpfTCPConnectionDuration(mbc.Metrics.EbpfTCPConnectionDuration),
 		metricEbpfTCPConnectionsClosed:        newMetricEbpfTCPConnectionsClosed(mbc.Metrics.EbpfTCPConnectionsClosed),
 		metricEbpfTCPConnectionsOpened:        newMetricEbpfTCPConnectionsOpened(mbc.Metrics.EbpfTCPConnectionsOpened),
+		metricEbpfTCPEdgeConnectionsClosed:    newMetricEbpfTCPEdgeConnectionsClosed(mbc.Metrics.EbpfTCPEdgeConnectionsClosed),
+		metricEbpfTCPEdgeConnectionsFailed:    newMetricEbpfTCPEdgeConnectionsFailed(mbc.Metrics.EbpfTCPEdgeConnectionsFailed),
+		metricEbpfTCPEdgeConnectionsOpened:    newMetricEbpfTCPEdgeConnectionsOpened(mbc.Metrics.EbpfTCPEdgeConnectionsOpened),
+		metricEbpfTCPEdgeIo:                   newMetricEbpfTCPEdgeIo(mbc.Metrics.EbpfTCPEdgeIo),
+		metricEbpfTCPEdgeRetransmits:          newMetricEbpfTCPEdgeRetransmits(mbc.Metrics.EbpfTCPEdgeRetransmits),
+		metricEbpfTCPEdgeSrtt:                 newMetricEbpfTCPEdgeSrtt(mbc.Metrics.EbpfTCPEdgeSrtt),
 		metricEbpfTCPIo:                       newMetricEbpfTCPIo(mbc.Metrics.EbpfTCPIo),
 		metricEbpfTCPPeerConnectionsClosed:    newMetricEbpfTCPPeerConnectionsClosed(mbc.Metrics.EbpfTCPPeerConnectionsClosed),
 		metricEbpfTCPPeerIo:                   newMetricEbpfTCPPeerIo(mbc.Metrics.EbpfTCPPeerIo),
@@ -1726,6 +2379,12 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricEbpfTCPConnectionDuration.emit(ils.Metrics())
 	mb.metricEbpfTCPConnectionsClosed.emit(ils.Metrics())
 	mb.metricEbpfTCPConnectionsOpened.emit(ils.Metrics())
+	mb.metricEbpfTCPEdgeConnectionsClosed.emit(ils.Metrics())
+	mb.metricEbpfTCPEdgeConnectionsFailed.emit(ils.Metrics())
+	mb.metricEbpfTCPEdgeConnectionsOpened.emit(ils.Metrics())
+	mb.metricEbpfTCPEdgeIo.emit(ils.Metrics())
+	mb.metricEbpfTCPEdgeRetransmits.emit(ils.Metrics())
+	mb.metricEbpfTCPEdgeSrtt.emit(ils.Metrics())
 	mb.metricEbpfTCPIo.emit(ils.Metrics())
 	mb.metricEbpfTCPPeerConnectionsClosed.emit(ils.Metrics())
 	mb.metricEbpfTCPPeerIo.emit(ils.Metrics())
@@ -1817,6 +2476,36 @@ func (mb *MetricsBuilder) RecordEbpfTCPConnectionsClosedDataPoint(ts pcommon.Tim
 // RecordEbpfTCPConnectionsOpenedDataPoint adds a data point to ebpf.tcp.connections.opened metric.
 func (mb *MetricsBuilder) RecordEbpfTCPConnectionsOpenedDataPoint(ts pcommon.Timestamp, val int64, tcpConnectionDirectionAttributeValue AttributeTCPConnectionDirection) {
 	mb.metricEbpfTCPConnectionsOpened.recordDataPoint(mb.startTime, ts, val, tcpConnectionDirectionAttributeValue.String())
+}
+
+// RecordEbpfTCPEdgeConnectionsClosedDataPoint adds a data point to ebpf.tcp.edge.connections.closed metric.
+func (mb *MetricsBuilder) RecordEbpfTCPEdgeConnectionsClosedDataPoint(ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue AttributeTCPConnectionSide, options ...MetricAttributeOption) {
+	mb.metricEbpfTCPEdgeConnectionsClosed.recordDataPoint(mb.startTime, ts, val, networkPeerAddressAttributeValue, tcpConnectionSideAttributeValue.String(), options...)
+}
+
+// RecordEbpfTCPEdgeConnectionsFailedDataPoint adds a data point to ebpf.tcp.edge.connections.failed metric.
+func (mb *MetricsBuilder) RecordEbpfTCPEdgeConnectionsFailedDataPoint(ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue AttributeTCPConnectionSide, options ...MetricAttributeOption) {
+	mb.metricEbpfTCPEdgeConnectionsFailed.recordDataPoint(mb.startTime, ts, val, networkPeerAddressAttributeValue, tcpConnectionSideAttributeValue.String(), options...)
+}
+
+// RecordEbpfTCPEdgeConnectionsOpenedDataPoint adds a data point to ebpf.tcp.edge.connections.opened metric.
+func (mb *MetricsBuilder) RecordEbpfTCPEdgeConnectionsOpenedDataPoint(ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue AttributeTCPConnectionSide, options ...MetricAttributeOption) {
+	mb.metricEbpfTCPEdgeConnectionsOpened.recordDataPoint(mb.startTime, ts, val, networkPeerAddressAttributeValue, tcpConnectionSideAttributeValue.String(), options...)
+}
+
+// RecordEbpfTCPEdgeIoDataPoint adds a data point to ebpf.tcp.edge.io metric.
+func (mb *MetricsBuilder) RecordEbpfTCPEdgeIoDataPoint(ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue AttributeTCPConnectionSide, networkIoDirectionAttributeValue AttributeNetworkIoDirection, options ...MetricAttributeOption) {
+	mb.metricEbpfTCPEdgeIo.recordDataPoint(mb.startTime, ts, val, networkPeerAddressAttributeValue, tcpConnectionSideAttributeValue.String(), networkIoDirectionAttributeValue.String(), options...)
+}
+
+// RecordEbpfTCPEdgeRetransmitsDataPoint adds a data point to ebpf.tcp.edge.retransmits metric.
+func (mb *MetricsBuilder) RecordEbpfTCPEdgeRetransmitsDataPoint(ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue AttributeTCPConnectionSide, options ...MetricAttributeOption) {
+	mb.metricEbpfTCPEdgeRetransmits.recordDataPoint(mb.startTime, ts, val, networkPeerAddressAttributeValue, tcpConnectionSideAttributeValue.String(), options...)
+}
+
+// RecordEbpfTCPEdgeSrttDataPoint adds a data point to ebpf.tcp.edge.srtt metric.
+func (mb *MetricsBuilder) RecordEbpfTCPEdgeSrttDataPoint(ts pcommon.Timestamp, val int64, networkPeerAddressAttributeValue string, tcpConnectionSideAttributeValue AttributeTCPConnectionSide, options ...MetricAttributeOption) {
+	mb.metricEbpfTCPEdgeSrtt.recordDataPoint(mb.startTime, ts, val, networkPeerAddressAttributeValue, tcpConnectionSideAttributeValue.String(), options...)
 }
 
 // RecordEbpfTCPIoDataPoint adds a data point to ebpf.tcp.io metric.

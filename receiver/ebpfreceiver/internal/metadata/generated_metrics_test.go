@@ -61,6 +61,12 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["ebpf.memory.pages.allocated"] = mb.metricEbpfMemoryPagesAllocated.config.AggregationStrategy
 			aggMap["ebpf.sched.context_switches"] = mb.metricEbpfSchedContextSwitches.config.AggregationStrategy
 			aggMap["ebpf.tcp.connections.opened"] = mb.metricEbpfTCPConnectionsOpened.config.AggregationStrategy
+			aggMap["ebpf.tcp.edge.connections.closed"] = mb.metricEbpfTCPEdgeConnectionsClosed.config.AggregationStrategy
+			aggMap["ebpf.tcp.edge.connections.failed"] = mb.metricEbpfTCPEdgeConnectionsFailed.config.AggregationStrategy
+			aggMap["ebpf.tcp.edge.connections.opened"] = mb.metricEbpfTCPEdgeConnectionsOpened.config.AggregationStrategy
+			aggMap["ebpf.tcp.edge.io"] = mb.metricEbpfTCPEdgeIo.config.AggregationStrategy
+			aggMap["ebpf.tcp.edge.retransmits"] = mb.metricEbpfTCPEdgeRetransmits.config.AggregationStrategy
+			aggMap["ebpf.tcp.edge.srtt"] = mb.metricEbpfTCPEdgeSrtt.config.AggregationStrategy
 			aggMap["ebpf.tcp.io"] = mb.metricEbpfTCPIo.config.AggregationStrategy
 			aggMap["ebpf.tcp.peer.connections.closed"] = mb.metricEbpfTCPPeerConnectionsClosed.config.AggregationStrategy
 			aggMap["ebpf.tcp.peer.io"] = mb.metricEbpfTCPPeerIo.config.AggregationStrategy
@@ -124,6 +130,42 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordEbpfTCPEdgeConnectionsClosedDataPoint(ts, 1, "network.peer.address-val", AttributeTCPConnectionSideClient, WithNetworkPeerPortMetricAttribute(17))
+			if tt.name == "reaggregate_set" {
+				mb.RecordEbpfTCPEdgeConnectionsClosedDataPoint(ts, 3, "network.peer.address-val-2", AttributeTCPConnectionSideServer, WithNetworkPeerPortMetricAttribute(17))
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordEbpfTCPEdgeConnectionsFailedDataPoint(ts, 1, "network.peer.address-val", AttributeTCPConnectionSideClient, WithNetworkPeerPortMetricAttribute(17))
+			if tt.name == "reaggregate_set" {
+				mb.RecordEbpfTCPEdgeConnectionsFailedDataPoint(ts, 3, "network.peer.address-val-2", AttributeTCPConnectionSideServer, WithNetworkPeerPortMetricAttribute(17))
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordEbpfTCPEdgeConnectionsOpenedDataPoint(ts, 1, "network.peer.address-val", AttributeTCPConnectionSideClient, WithNetworkPeerPortMetricAttribute(17))
+			if tt.name == "reaggregate_set" {
+				mb.RecordEbpfTCPEdgeConnectionsOpenedDataPoint(ts, 3, "network.peer.address-val-2", AttributeTCPConnectionSideServer, WithNetworkPeerPortMetricAttribute(17))
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordEbpfTCPEdgeIoDataPoint(ts, 1, "network.peer.address-val", AttributeTCPConnectionSideClient, AttributeNetworkIoDirectionTransmit, WithNetworkPeerPortMetricAttribute(17))
+			if tt.name == "reaggregate_set" {
+				mb.RecordEbpfTCPEdgeIoDataPoint(ts, 3, "network.peer.address-val-2", AttributeTCPConnectionSideServer, AttributeNetworkIoDirectionReceive, WithNetworkPeerPortMetricAttribute(17))
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordEbpfTCPEdgeRetransmitsDataPoint(ts, 1, "network.peer.address-val", AttributeTCPConnectionSideClient, WithNetworkPeerPortMetricAttribute(17))
+			if tt.name == "reaggregate_set" {
+				mb.RecordEbpfTCPEdgeRetransmitsDataPoint(ts, 3, "network.peer.address-val-2", AttributeTCPConnectionSideServer, WithNetworkPeerPortMetricAttribute(17))
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordEbpfTCPEdgeSrttDataPoint(ts, 1, "network.peer.address-val", AttributeTCPConnectionSideClient, WithNetworkPeerPortMetricAttribute(17))
+			if tt.name == "reaggregate_set" {
+				mb.RecordEbpfTCPEdgeSrttDataPoint(ts, 3, "network.peer.address-val-2", AttributeTCPConnectionSideServer, WithNetworkPeerPortMetricAttribute(17))
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordEbpfTCPIoDataPoint(ts, 1, AttributeNetworkIoDirectionTransmit)
 			if tt.name == "reaggregate_set" {
 				mb.RecordEbpfTCPIoDataPoint(ts, 3, AttributeNetworkIoDirectionReceive)
@@ -165,6 +207,12 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricEbpfMemoryPagesAllocated.aggDataPoints)
 				assert.Empty(t, mb.metricEbpfSchedContextSwitches.aggDataPoints)
 				assert.Empty(t, mb.metricEbpfTCPConnectionsOpened.aggDataPoints)
+				assert.Empty(t, mb.metricEbpfTCPEdgeConnectionsClosed.aggDataPoints)
+				assert.Empty(t, mb.metricEbpfTCPEdgeConnectionsFailed.aggDataPoints)
+				assert.Empty(t, mb.metricEbpfTCPEdgeConnectionsOpened.aggDataPoints)
+				assert.Empty(t, mb.metricEbpfTCPEdgeIo.aggDataPoints)
+				assert.Empty(t, mb.metricEbpfTCPEdgeRetransmits.aggDataPoints)
+				assert.Empty(t, mb.metricEbpfTCPEdgeSrtt.aggDataPoints)
 				assert.Empty(t, mb.metricEbpfTCPIo.aggDataPoints)
 				assert.Empty(t, mb.metricEbpfTCPPeerConnectionsClosed.aggDataPoints)
 				assert.Empty(t, mb.metricEbpfTCPPeerIo.aggDataPoints)
@@ -467,6 +515,341 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("tcp.connection.direction")
+						assert.False(t, ok)
+					}
+				case "ebpf.tcp.edge.connections.closed":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.connections.closed"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.connections.closed")
+						validatedMetrics["ebpf.tcp.edge.connections.closed"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Established TCP connections closed per edge (tcp.edges).", mi.Description())
+						assert.Equal(t, "{connection}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkPeerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "network.peer.address-val", networkPeerAddressAttrVal.Str())
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						tcpConnectionSideAttrVal, ok := dp.Attributes().Get("tcp.connection.side")
+						assert.True(t, ok)
+						assert.Equal(t, "client", tcpConnectionSideAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.connections.closed"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.connections.closed")
+						validatedMetrics["ebpf.tcp.edge.connections.closed"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Established TCP connections closed per edge (tcp.edges).", mi.Description())
+						assert.Equal(t, "{connection}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ebpf.tcp.edge.connections.closed"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						_, ok = dp.Attributes().Get("tcp.connection.side")
+						assert.False(t, ok)
+					}
+				case "ebpf.tcp.edge.connections.failed":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.connections.failed"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.connections.failed")
+						validatedMetrics["ebpf.tcp.edge.connections.failed"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Connects to the peer that never established (refused, timed out, unreachable or closed while connecting), per edge (tcp.edges; client side only).", mi.Description())
+						assert.Equal(t, "{connection}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkPeerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "network.peer.address-val", networkPeerAddressAttrVal.Str())
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						tcpConnectionSideAttrVal, ok := dp.Attributes().Get("tcp.connection.side")
+						assert.True(t, ok)
+						assert.Equal(t, "client", tcpConnectionSideAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.connections.failed"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.connections.failed")
+						validatedMetrics["ebpf.tcp.edge.connections.failed"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Connects to the peer that never established (refused, timed out, unreachable or closed while connecting), per edge (tcp.edges; client side only).", mi.Description())
+						assert.Equal(t, "{connection}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ebpf.tcp.edge.connections.failed"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						_, ok = dp.Attributes().Get("tcp.connection.side")
+						assert.False(t, ok)
+					}
+				case "ebpf.tcp.edge.connections.opened":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.connections.opened"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.connections.opened")
+						validatedMetrics["ebpf.tcp.edge.connections.opened"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "TCP connections established per edge (tcp.edges): local cgroup, network.peer.address, network.peer.port (client side only) and tcp.connection.side.", mi.Description())
+						assert.Equal(t, "{connection}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkPeerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "network.peer.address-val", networkPeerAddressAttrVal.Str())
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						tcpConnectionSideAttrVal, ok := dp.Attributes().Get("tcp.connection.side")
+						assert.True(t, ok)
+						assert.Equal(t, "client", tcpConnectionSideAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.connections.opened"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.connections.opened")
+						validatedMetrics["ebpf.tcp.edge.connections.opened"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "TCP connections established per edge (tcp.edges): local cgroup, network.peer.address, network.peer.port (client side only) and tcp.connection.side.", mi.Description())
+						assert.Equal(t, "{connection}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ebpf.tcp.edge.connections.opened"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						_, ok = dp.Attributes().Get("tcp.connection.side")
+						assert.False(t, ok)
+					}
+				case "ebpf.tcp.edge.io":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.io"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.io")
+						validatedMetrics["ebpf.tcp.edge.io"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Bytes per edge and network.io.direction (tcp.edges): transmit = payload sent once (retransmissions not counted again), receive = bytes received. Open connections add their bytes every collection_interval, not only at close.", mi.Description())
+						assert.Equal(t, "By", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkPeerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "network.peer.address-val", networkPeerAddressAttrVal.Str())
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						tcpConnectionSideAttrVal, ok := dp.Attributes().Get("tcp.connection.side")
+						assert.True(t, ok)
+						assert.Equal(t, "client", tcpConnectionSideAttrVal.Str())
+						networkIoDirectionAttrVal, ok := dp.Attributes().Get("network.io.direction")
+						assert.True(t, ok)
+						assert.Equal(t, "transmit", networkIoDirectionAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.io"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.io")
+						validatedMetrics["ebpf.tcp.edge.io"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Bytes per edge and network.io.direction (tcp.edges): transmit = payload sent once (retransmissions not counted again), receive = bytes received. Open connections add their bytes every collection_interval, not only at close.", mi.Description())
+						assert.Equal(t, "By", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ebpf.tcp.edge.io"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						_, ok = dp.Attributes().Get("tcp.connection.side")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("network.io.direction")
+						assert.False(t, ok)
+					}
+				case "ebpf.tcp.edge.retransmits":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.retransmits"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.retransmits")
+						validatedMetrics["ebpf.tcp.edge.retransmits"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Retransmitted segments per edge (tcp.edges), including SYN retransmissions of failed connects.", mi.Description())
+						assert.Equal(t, "{segment}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkPeerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "network.peer.address-val", networkPeerAddressAttrVal.Str())
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						tcpConnectionSideAttrVal, ok := dp.Attributes().Get("tcp.connection.side")
+						assert.True(t, ok)
+						assert.Equal(t, "client", tcpConnectionSideAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.retransmits"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.retransmits")
+						validatedMetrics["ebpf.tcp.edge.retransmits"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Retransmitted segments per edge (tcp.edges), including SYN retransmissions of failed connects.", mi.Description())
+						assert.Equal(t, "{segment}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ebpf.tcp.edge.retransmits"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						_, ok = dp.Attributes().Get("tcp.connection.side")
+						assert.False(t, ok)
+					}
+				case "ebpf.tcp.edge.srtt":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.srtt"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.srtt")
+						validatedMetrics["ebpf.tcp.edge.srtt"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Smoothed round-trip time per edge (tcp.edges): one sample per connection and collection interval in which it carried data, and one at close.", mi.Description())
+						assert.Equal(t, "us", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkPeerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "network.peer.address-val", networkPeerAddressAttrVal.Str())
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						tcpConnectionSideAttrVal, ok := dp.Attributes().Get("tcp.connection.side")
+						assert.True(t, ok)
+						assert.Equal(t, "client", tcpConnectionSideAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["ebpf.tcp.edge.srtt"], "Found a duplicate in the metrics slice: ebpf.tcp.edge.srtt")
+						validatedMetrics["ebpf.tcp.edge.srtt"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Smoothed round-trip time per edge (tcp.edges): one sample per connection and collection interval in which it carried data, and one at close.", mi.Description())
+						assert.Equal(t, "us", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["ebpf.tcp.edge.srtt"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						networkPeerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 17, networkPeerPortAttrVal.Int())
+						_, ok = dp.Attributes().Get("tcp.connection.side")
 						assert.False(t, ok)
 					}
 				case "ebpf.tcp.io":

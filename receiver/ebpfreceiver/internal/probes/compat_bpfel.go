@@ -72,9 +72,11 @@ type CompatProgramSpecs struct {
 	HandleSchedWakeup          *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup"`
 	HandleSchedWakeupNew       *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup_new"`
 	HandleSignalGenerate       *ebpf.ProgramSpec `ebpf:"handle_signal_generate"`
+	HandleTcpEdgeState         *ebpf.ProgramSpec `ebpf:"handle_tcp_edge_state"`
 	HandleTcpReceiveReset      *ebpf.ProgramSpec `ebpf:"handle_tcp_receive_reset"`
 	HandleTcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"handle_tcp_retransmit_skb"`
 	HandleTcpSendReset         *ebpf.ProgramSpec `ebpf:"handle_tcp_send_reset"`
+	IterTcpEdgeConns           *ebpf.ProgramSpec `ebpf:"iter_tcp_edge_conns"`
 }
 
 // CompatMapSpecs contains maps before they are loaded into the kernel.
@@ -96,6 +98,8 @@ type CompatMapSpecs struct {
 	SchedStatsMap    *ebpf.MapSpec `ebpf:"sched_stats_map"`
 	SigkillTargets   *ebpf.MapSpec `ebpf:"sigkill_targets"`
 	TaskTimesMap     *ebpf.MapSpec `ebpf:"task_times_map"`
+	TcpEdgeConns     *ebpf.MapSpec `ebpf:"tcp_edge_conns"`
+	TcpEdges         *ebpf.MapSpec `ebpf:"tcp_edges"`
 	TcpPeerStatsMap  *ebpf.MapSpec `ebpf:"tcp_peer_stats_map"`
 	TcpSlots         *ebpf.MapSpec `ebpf:"tcp_slots"`
 	TcpStatsMap      *ebpf.MapSpec `ebpf:"tcp_stats_map"`
@@ -117,6 +121,7 @@ type CompatVariableSpecs struct {
 	UnusedTcpResetEvent *ebpf.VariableSpec `ebpf:"unused_tcp_reset_event"`
 	ZeroMemoryStats     *ebpf.VariableSpec `ebpf:"zero_memory_stats"`
 	ZeroSchedStats      *ebpf.VariableSpec `ebpf:"zero_sched_stats"`
+	ZeroTcpEdgeStats    *ebpf.VariableSpec `ebpf:"zero_tcp_edge_stats"`
 	ZeroTcpPeerStats    *ebpf.VariableSpec `ebpf:"zero_tcp_peer_stats"`
 	ZeroTcpStats        *ebpf.VariableSpec `ebpf:"zero_tcp_stats"`
 }
@@ -156,6 +161,8 @@ type CompatMaps struct {
 	SchedStatsMap    *ebpf.Map `ebpf:"sched_stats_map"`
 	SigkillTargets   *ebpf.Map `ebpf:"sigkill_targets"`
 	TaskTimesMap     *ebpf.Map `ebpf:"task_times_map"`
+	TcpEdgeConns     *ebpf.Map `ebpf:"tcp_edge_conns"`
+	TcpEdges         *ebpf.Map `ebpf:"tcp_edges"`
 	TcpPeerStatsMap  *ebpf.Map `ebpf:"tcp_peer_stats_map"`
 	TcpSlots         *ebpf.Map `ebpf:"tcp_slots"`
 	TcpStatsMap      *ebpf.Map `ebpf:"tcp_stats_map"`
@@ -178,6 +185,8 @@ func (m *CompatMaps) Close() error {
 		m.SchedStatsMap,
 		m.SigkillTargets,
 		m.TaskTimesMap,
+		m.TcpEdgeConns,
+		m.TcpEdges,
 		m.TcpPeerStatsMap,
 		m.TcpSlots,
 		m.TcpStatsMap,
@@ -200,6 +209,7 @@ type CompatVariables struct {
 	UnusedTcpResetEvent *ebpf.Variable `ebpf:"unused_tcp_reset_event"`
 	ZeroMemoryStats     *ebpf.Variable `ebpf:"zero_memory_stats"`
 	ZeroSchedStats      *ebpf.Variable `ebpf:"zero_sched_stats"`
+	ZeroTcpEdgeStats    *ebpf.Variable `ebpf:"zero_tcp_edge_stats"`
 	ZeroTcpPeerStats    *ebpf.Variable `ebpf:"zero_tcp_peer_stats"`
 	ZeroTcpStats        *ebpf.Variable `ebpf:"zero_tcp_stats"`
 }
@@ -226,9 +236,11 @@ type CompatPrograms struct {
 	HandleSchedWakeup          *ebpf.Program `ebpf:"handle_sched_wakeup"`
 	HandleSchedWakeupNew       *ebpf.Program `ebpf:"handle_sched_wakeup_new"`
 	HandleSignalGenerate       *ebpf.Program `ebpf:"handle_signal_generate"`
+	HandleTcpEdgeState         *ebpf.Program `ebpf:"handle_tcp_edge_state"`
 	HandleTcpReceiveReset      *ebpf.Program `ebpf:"handle_tcp_receive_reset"`
 	HandleTcpRetransmitSkb     *ebpf.Program `ebpf:"handle_tcp_retransmit_skb"`
 	HandleTcpSendReset         *ebpf.Program `ebpf:"handle_tcp_send_reset"`
+	IterTcpEdgeConns           *ebpf.Program `ebpf:"iter_tcp_edge_conns"`
 }
 
 func (p *CompatPrograms) Close() error {
@@ -251,9 +263,11 @@ func (p *CompatPrograms) Close() error {
 		p.HandleSchedWakeup,
 		p.HandleSchedWakeupNew,
 		p.HandleSignalGenerate,
+		p.HandleTcpEdgeState,
 		p.HandleTcpReceiveReset,
 		p.HandleTcpRetransmitSkb,
 		p.HandleTcpSendReset,
+		p.IterTcpEdgeConns,
 	)
 }
 

@@ -10,5 +10,5 @@
 // programs and maps, so one set of Go types (Probes*) serves both.
 package probes
 
-//go:generate bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -tags linux -type sched_stats -type sched_slot -type tcp_stats -type tcp_slot -type memory_slot -type tcp_peer_key -type tcp_peer_stats -type memory_stats -type hist -type event_header -type exec_event -type exit_event -type oom_event -type tcp_conn_event -type tcp_reset_event Probes ../../../../bpf/ebpfreceiver.bpf.c -- -O2 -g -Wall -Werror -I../../../../bpf
+//go:generate bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -tags linux -type sched_stats -type sched_slot -type tcp_stats -type tcp_slot -type memory_slot -type tcp_peer_key -type tcp_peer_stats -type tcp_edge_key -type tcp_edge_stats -type memory_stats -type hist -type event_header -type exec_event -type exit_event -type oom_event -type tcp_conn_event -type tcp_reset_event Probes ../../../../bpf/ebpfreceiver.bpf.c -- -O2 -g -Wall -Werror -I../../../../bpf
 //go:generate bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -tags linux -no-global-types Compat ../../../../bpf/ebpfreceiver.bpf.c -- -O2 -g -Wall -Werror -I../../../../bpf -DCOMPAT_OBJECT

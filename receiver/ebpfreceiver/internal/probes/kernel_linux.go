@@ -119,6 +119,9 @@ func typeName(t btf.Type) string {
 // chooseVariant returns the first variant of p in object o whose arguments
 // are a prefix of the kernel's tracepoint arguments, or the one named forced.
 func (k *kernel) chooseVariant(p Program, o *objectSpecs, forced string) (variant, error) {
+	if p.iterator {
+		return p.variants(o)[0], nil // not a tracepoint: one variant per object
+	}
 	args, err := k.tracepointArgs(p.Tracepoint)
 	if err != nil {
 		return variant{}, err

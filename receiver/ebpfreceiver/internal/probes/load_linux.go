@@ -33,6 +33,7 @@ const (
 	OverflowReclaiming
 	OverflowNested
 	OverflowSwitchUntracked
+	OverflowTCPEdges
 	OverflowKinds
 )
 
@@ -72,7 +73,10 @@ type Options struct {
 	TCPSpans               bool
 	TCPPerPeer             bool
 	TCPPeerMaxSeries       uint32
-	MaxCgroups             uint32
+	// TCPEdges loads the per-edge programs (bpf/tcp_edges.bpf.h); TCPMaxEdges caps the edge table.
+	TCPEdges    bool
+	TCPMaxEdges uint32
+	MaxCgroups  uint32
 	// SlotsPerCPU sizes the per-CPU slot tables in front of the per-cgroup
 	// hashes (bpf/common.bpf.h); rounded up to a power of two >= 2. 0 picks
 	// DefaultSlotsPerCPU, capped by MaxCgroups.
@@ -124,6 +128,10 @@ type Set struct {
 	Overflow                          *ebpf.Map
 	RingDrops                         *ebpf.Map
 	Events                            *ebpf.Map
+	// TCPEdges is the edge table (nil without Options.TCPEdges); edgeIter
+	// the attached iterator that brings live connections' bytes into it.
+	TCPEdges *ebpf.Map
+	edgeIter *link.Iter
 
 	// RunQueueFromSchedInfo tells whether Options.RunQueueFromSchedInfo took
 	// effect (false: the kernel has no task_struct.sched_info).
@@ -172,7 +180,8 @@ func Load(o Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory}
+	enabled := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory,
+		SignalTCPEdges: o.TCP && o.TCPEdges}
 	schedInfo := o.Scheduler && o.RunQueueFromSchedInfo && k.hasSchedInfo()
 	s := &Set{
 		Programs: map[string]*ebpf.Program{}, Variants: map[ProgramName]string{}, KernelRelease: k.release,
@@ -302,6 +311,7 @@ func configure(obj *objectSpecs, o Options, schedInfo bool) error {
 		m.MaxEntries = slots
 	}
 	obj.TcpPeerStatsMap.MaxEntries = max(o.TCPPeerMaxSeries, 1)
+	obj.TcpEdges.MaxEntries = max(o.TCPMaxEdges, 1) + 1 // + the overflow edge
 	obj.Events.MaxEntries = o.RingBufferSize
 	for _, c := range []struct {
 		v     *ebpf.VariableSpec
@@ -354,6 +364,7 @@ func (s *Set) assignMaps(obj *objectSpecs) error {
 	s.SchedSlots, s.TCPSlots, s.MemorySlots = created(obj.SchedSlots), created(obj.TcpSlots), created(obj.MemorySlots)
 	s.ReleasedSlots, s.Overflow = created(obj.ReleasedSlots), created(obj.Overflow)
 	s.RingDrops, s.Events = created(obj.RingbufDrops), created(obj.Events)
+	s.TCPEdges = created(obj.TcpEdges)
 
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -372,6 +383,11 @@ func (s *Set) assignMaps(obj *objectSpecs) error {
 		}
 		if err := m.m.Update(OverflowCgroupID, m.zero, ebpf.UpdateNoExist); err != nil {
 			return fmt.Errorf("creating overflow entry in %s: %w", m.m, err)
+		}
+	}
+	if s.TCPEdges != nil {
+		if err := s.TCPEdges.Update(OverflowEdge, ProbesTcpEdgeStats{}, ebpf.UpdateNoExist); err != nil {
+			return fmt.Errorf("creating the overflow edge: %w", err)
 		}
 	}
 	return nil
@@ -409,6 +425,15 @@ func (s *Set) loadAndAttach(p Program, v variant) (err error) {
 			return explainLoadError(fmt.Errorf("loading %s: %w", ps.Name, err))
 		}
 		progs = append(progs, prog)
+		if p.iterator {
+			it, err := link.AttachIter(link.IterOptions{Program: prog})
+			if err != nil {
+				return explainLoadError(fmt.Errorf("attaching iterator %s: %w", ps.Name, err))
+			}
+			links = append(links, it)
+			s.edgeIter = it
+			continue
+		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
 			return explainLoadError(fmt.Errorf("attaching %s to %s: %w", ps.Name, ps.AttachTo, err))
@@ -466,6 +491,7 @@ func (s *Set) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.links = nil
+	s.edgeIter = nil
 	for _, p := range s.progs {
 		errs = append(errs, p.Close())
 	}

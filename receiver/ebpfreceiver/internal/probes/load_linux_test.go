@@ -31,14 +31,22 @@ func TestLoadAttachAll(t *testing.T) {
 	// verifier seconds. Every mode, each signal alone, and what older
 	// kernels get where this kernel gets something else.
 	cases := map[string]Options{
-		"all, wakeup, spans, per-peer": func() Options { o := all(base); o.TCPSpans, o.TCPPerPeer = true, true; return o }(),
-		"all, sched_info, no logs":     func() Options { o := all(base); o.RunQueueFromSchedInfo, o.Logs = true, false; return o }(),
-		"tcp":                          func() Options { o := base; o.TCP = true; return o }(),
-		"scheduler":                    func() Options { o := base; o.Scheduler = true; return o }(),
-		"memory":                       func() Options { o := base; o.Memory = true; return o }(),
+		"all, wakeup, spans, per-peer, edges": func() Options {
+			o := all(base)
+			o.TCPSpans, o.TCPPerPeer, o.TCPEdges, o.TCPMaxEdges = true, true, true, 16
+			return o
+		}(),
+		"all, sched_info, no logs": func() Options { o := all(base); o.RunQueueFromSchedInfo, o.Logs = true, false; return o }(),
+		"tcp":                      func() Options { o := base; o.TCP = true; return o }(),
+		"scheduler":                func() Options { o := base; o.Scheduler = true; return o }(),
+		"memory":                   func() Options { o := base; o.Memory = true; return o }(),
 	}
 	if k.atomics {
-		cases["all, compat object"] = func() Options { o := all(base); o.Compat = true; return o }()
+		cases["all, compat object, edges"] = func() Options {
+			o := all(base)
+			o.Compat, o.TCPEdges, o.TCPMaxEdges = true, true, 16
+			return o
+		}()
 	}
 	// Names, by the typed bindings, of what the cases check for.
 	obj, err := loadObjectSpecs(!k.atomics)
@@ -68,7 +76,8 @@ func TestLoadAttachAll(t *testing.T) {
 			}
 			var want, got []string
 			for _, p := range Programs {
-				on := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory}[p.Signal]
+				on := map[Signal]bool{SignalTCP: o.TCP, SignalScheduler: o.Scheduler, SignalMemory: o.Memory,
+					SignalTCPEdges: o.TCP && o.TCPEdges}[p.Signal]
 				if on && !(s.RunQueueFromSchedInfo && wakeupPrograms[p.Name]) && !(p.compatOnly && !s.Compat) {
 					want = append(want, string(p.Name))
 				}

@@ -137,6 +137,37 @@ type ProbesTcpConnEvent struct {
 	Pad           [7]uint8
 }
 
+type ProbesTcpEdgeConn struct {
+	_        structs.HostLayout
+	Key      ProbesTcpEdgeKey
+	Sent     uint64
+	Received uint64
+	Retrans  uint64
+	Live     uint8
+	Pad      [7]uint8
+}
+
+type ProbesTcpEdgeKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Addr     [16]uint8
+	Port     uint16
+	Family   uint16
+	Side     uint8
+	Pad      [3]uint8
+}
+
+type ProbesTcpEdgeStats struct {
+	_             structs.HostLayout
+	BytesSent     uint64
+	BytesReceived uint64
+	Opened        uint64
+	Closed        uint64
+	Failed        uint64
+	Retransmits   uint64
+	SrttUs        ProbesHist
+}
+
 type ProbesTcpPeerKey struct {
 	_        structs.HostLayout
 	CgroupId uint64
@@ -250,9 +281,11 @@ type ProbesProgramSpecs struct {
 	HandleSchedWakeup          *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup"`
 	HandleSchedWakeupNew       *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup_new"`
 	HandleSignalGenerate       *ebpf.ProgramSpec `ebpf:"handle_signal_generate"`
+	HandleTcpEdgeState         *ebpf.ProgramSpec `ebpf:"handle_tcp_edge_state"`
 	HandleTcpReceiveReset      *ebpf.ProgramSpec `ebpf:"handle_tcp_receive_reset"`
 	HandleTcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"handle_tcp_retransmit_skb"`
 	HandleTcpSendReset         *ebpf.ProgramSpec `ebpf:"handle_tcp_send_reset"`
+	IterTcpEdgeConns           *ebpf.ProgramSpec `ebpf:"iter_tcp_edge_conns"`
 }
 
 // ProbesMapSpecs contains maps before they are loaded into the kernel.
@@ -273,6 +306,8 @@ type ProbesMapSpecs struct {
 	SchedStatsMap    *ebpf.MapSpec `ebpf:"sched_stats_map"`
 	SigkillTargets   *ebpf.MapSpec `ebpf:"sigkill_targets"`
 	TaskTimesMap     *ebpf.MapSpec `ebpf:"task_times_map"`
+	TcpEdgeConns     *ebpf.MapSpec `ebpf:"tcp_edge_conns"`
+	TcpEdges         *ebpf.MapSpec `ebpf:"tcp_edges"`
 	TcpPeerStatsMap  *ebpf.MapSpec `ebpf:"tcp_peer_stats_map"`
 	TcpSlots         *ebpf.MapSpec `ebpf:"tcp_slots"`
 	TcpStatsMap      *ebpf.MapSpec `ebpf:"tcp_stats_map"`
@@ -294,6 +329,7 @@ type ProbesVariableSpecs struct {
 	UnusedTcpResetEvent *ebpf.VariableSpec `ebpf:"unused_tcp_reset_event"`
 	ZeroMemoryStats     *ebpf.VariableSpec `ebpf:"zero_memory_stats"`
 	ZeroSchedStats      *ebpf.VariableSpec `ebpf:"zero_sched_stats"`
+	ZeroTcpEdgeStats    *ebpf.VariableSpec `ebpf:"zero_tcp_edge_stats"`
 	ZeroTcpPeerStats    *ebpf.VariableSpec `ebpf:"zero_tcp_peer_stats"`
 	ZeroTcpStats        *ebpf.VariableSpec `ebpf:"zero_tcp_stats"`
 }
@@ -332,6 +368,8 @@ type ProbesMaps struct {
 	SchedStatsMap    *ebpf.Map `ebpf:"sched_stats_map"`
 	SigkillTargets   *ebpf.Map `ebpf:"sigkill_targets"`
 	TaskTimesMap     *ebpf.Map `ebpf:"task_times_map"`
+	TcpEdgeConns     *ebpf.Map `ebpf:"tcp_edge_conns"`
+	TcpEdges         *ebpf.Map `ebpf:"tcp_edges"`
 	TcpPeerStatsMap  *ebpf.Map `ebpf:"tcp_peer_stats_map"`
 	TcpSlots         *ebpf.Map `ebpf:"tcp_slots"`
 	TcpStatsMap      *ebpf.Map `ebpf:"tcp_stats_map"`
@@ -353,6 +391,8 @@ func (m *ProbesMaps) Close() error {
 		m.SchedStatsMap,
 		m.SigkillTargets,
 		m.TaskTimesMap,
+		m.TcpEdgeConns,
+		m.TcpEdges,
 		m.TcpPeerStatsMap,
 		m.TcpSlots,
 		m.TcpStatsMap,
@@ -375,6 +415,7 @@ type ProbesVariables struct {
 	UnusedTcpResetEvent *ebpf.Variable `ebpf:"unused_tcp_reset_event"`
 	ZeroMemoryStats     *ebpf.Variable `ebpf:"zero_memory_stats"`
 	ZeroSchedStats      *ebpf.Variable `ebpf:"zero_sched_stats"`
+	ZeroTcpEdgeStats    *ebpf.Variable `ebpf:"zero_tcp_edge_stats"`
 	ZeroTcpPeerStats    *ebpf.Variable `ebpf:"zero_tcp_peer_stats"`
 	ZeroTcpStats        *ebpf.Variable `ebpf:"zero_tcp_stats"`
 }
@@ -400,9 +441,11 @@ type ProbesPrograms struct {
 	HandleSchedWakeup          *ebpf.Program `ebpf:"handle_sched_wakeup"`
 	HandleSchedWakeupNew       *ebpf.Program `ebpf:"handle_sched_wakeup_new"`
 	HandleSignalGenerate       *ebpf.Program `ebpf:"handle_signal_generate"`
+	HandleTcpEdgeState         *ebpf.Program `ebpf:"handle_tcp_edge_state"`
 	HandleTcpReceiveReset      *ebpf.Program `ebpf:"handle_tcp_receive_reset"`
 	HandleTcpRetransmitSkb     *ebpf.Program `ebpf:"handle_tcp_retransmit_skb"`
 	HandleTcpSendReset         *ebpf.Program `ebpf:"handle_tcp_send_reset"`
+	IterTcpEdgeConns           *ebpf.Program `ebpf:"iter_tcp_edge_conns"`
 }
 
 func (p *ProbesPrograms) Close() error {
@@ -424,9 +467,11 @@ func (p *ProbesPrograms) Close() error {
 		p.HandleSchedWakeup,
 		p.HandleSchedWakeupNew,
 		p.HandleSignalGenerate,
+		p.HandleTcpEdgeState,
 		p.HandleTcpReceiveReset,
 		p.HandleTcpRetransmitSkb,
 		p.HandleTcpSendReset,
+		p.IterTcpEdgeConns,
 	)
 }
 

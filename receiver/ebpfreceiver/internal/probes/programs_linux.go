@@ -12,6 +12,8 @@ const (
 	SignalTCP       Signal = "tcp"
 	SignalScheduler Signal = "scheduler"
 	SignalMemory    Signal = "memory"
+	// SignalTCPEdges is the optional per-peer breakdown of TCP (tcp.edges, bpf/tcp_edges.bpf.h).
+	SignalTCPEdges Signal = "tcp_edges"
 )
 
 // ProgramName names a logical program: what the receiver attaches to one
@@ -38,6 +40,8 @@ const (
 	ProgDirectReclaimEnd   ProgramName = "handle_direct_reclaim_end"
 	ProgMarkVictim         ProgramName = "handle_mark_victim"
 	ProgHrtimerExpiry      ProgramName = "handle_hrtimer_expire_entry"
+	ProgTCPEdgeState       ProgramName = "handle_tcp_edge_state"
+	ProgTCPEdgeIter        ProgramName = "iter_tcp_edge_conns"
 )
 
 // Program is a logical program with the variants it has in the BPF object.
@@ -51,6 +55,9 @@ type Program struct {
 	variants func(*objectSpecs) []variant
 	// compatOnly: the program exists in the compat object only.
 	compatOnly bool
+	// iterator: a BPF iterator program, attached as such (Tracepoint only
+	// names what it walks) and run by user space, see Set.FlushEdges.
+	iterator bool
 }
 
 // variant is one program of the BPF object implementing a logical program.
@@ -80,6 +87,10 @@ var Programs = []Program{
 		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpSendReset) }},
 	{Name: ProgTCPReceiveReset, Tracepoint: "tcp_receive_reset", Signal: SignalTCP,
 		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpReceiveReset) }},
+	{Name: ProgTCPEdgeState, Tracepoint: "inet_sock_set_state", Signal: SignalTCPEdges,
+		variants: func(o *objectSpecs) []variant { return only(o.HandleTcpEdgeState) }},
+	{Name: ProgTCPEdgeIter, Tracepoint: "iter/task_file", Signal: SignalTCPEdges, iterator: true,
+		variants: func(o *objectSpecs) []variant { return only(o.IterTcpEdgeConns) }},
 
 	{Name: ProgSchedWakeup, Tracepoint: "sched_wakeup", Signal: SignalScheduler,
 		variants: func(o *objectSpecs) []variant { return only(o.HandleSchedWakeup) }},
