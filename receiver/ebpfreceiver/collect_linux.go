@@ -33,8 +33,8 @@ type mapReader struct {
 	logger  *zap.Logger
 	version string
 
-	disabled    map[string]bool              // metrics switched off in the configuration
-	firstSeen   map[uint64]pcommon.Timestamp // start timestamp of each cgroup's series
+	disabled    map[string]bool      // metrics switched off in the configuration
+	firstSeen   seriesStarts[uint64] // start timestamp of each cgroup's series
 	unresolved  map[uint64]int
 	cgroupCount atomic.Int64
 
@@ -50,11 +50,19 @@ type mapReader struct {
 	// false for ids retired only because they stayed unresolvable (no file
 	// handles to ask the kernel): those are emitted again if they resolve.
 	retired map[uint64]bool
+
+	// edgeStarts and edgeActivity follow each edge of the kernel's edge table
+	// from its first reading to its deletion (edges_linux.go); edgesExpired
+	// counts the idle edges deleted.
+	edgeStarts   seriesStarts[probes.ProbesTcpEdgeKey]
+	edgeActivity map[probes.ProbesTcpEdgeKey]edgeActivity
+	edgesExpired atomic.Int64
 }
 
 func newMapReader(cfg *Config, p *probes.Set, attrs *resourceAttrs, m *cgroupMatcher, next consumer.Metrics, logger *zap.Logger) *mapReader {
 	return &mapReader{cfg: cfg, p: p, attrs: attrs, matcher: m, next: next, logger: logger, disabled: disabledMetrics(cfg.Metrics),
-		firstSeen: map[uint64]pcommon.Timestamp{}, unresolved: map[uint64]int{}, retired: map[uint64]bool{}}
+		firstSeen: seriesStarts[uint64]{}, edgeStarts: seriesStarts[probes.ProbesTcpEdgeKey]{},
+		edgeActivity: map[probes.ProbesTcpEdgeKey]edgeActivity{}, unresolved: map[uint64]int{}, retired: map[uint64]bool{}}
 }
 
 func (r *mapReader) run(ctx context.Context, interval time.Duration) {
@@ -81,6 +89,7 @@ func (r *mapReader) run(ctx context.Context, interval time.Duration) {
 type metricsBatch struct {
 	r   *mapReader
 	md  pmetric.Metrics
+	at  time.Time // when the collection began, with the monotonic clock reading for durations
 	now pcommon.Timestamp
 	res map[uint64]*resourceMetrics
 	// seen and retiredSeen are the live and the retired ids found.
@@ -105,11 +114,7 @@ func (b *metricsBatch) forCgroup(id uint64) *resourceMetrics {
 	if r, ok := b.res[id]; ok {
 		return r
 	}
-	start, ok := b.r.firstSeen[id]
-	if !ok {
-		start = b.now
-		b.r.firstSeen[id] = start
-	}
+	start := b.r.firstSeen.of(id, b.now)
 	rm := b.md.ResourceMetrics().AppendEmpty()
 	b.r.attrs.fill(rm.Resource(), id)
 	r := newResourceMetrics(rm, metadata.ScopeName, b.r.version, b.r.cfg.Histogram, b.r.disabled, start, b.now)
@@ -121,7 +126,8 @@ func (b *metricsBatch) forCgroup(id uint64) *resourceMetrics {
 // and logged. Each signal's values become metrics in its own function
 // (signal_metrics_linux.go).
 func (r *mapReader) collect() pmetric.Metrics {
-	b := &metricsBatch{r: r, md: pmetric.NewMetrics(), now: pcommon.NewTimestampFromTime(time.Now()),
+	at := time.Now()
+	b := &metricsBatch{r: r, md: pmetric.NewMetrics(), at: at, now: pcommon.NewTimestampFromTime(at),
 		res: map[uint64]*resourceMetrics{}, seen: map[uint64]bool{}, retiredSeen: map[uint64]bool{}}
 	r.slotsOf, r.inHash = map[uint64][]uint32{}, map[uint64]bool{}
 
@@ -180,7 +186,7 @@ func (r *mapReader) removeDeadCgroups(seen map[uint64]bool) {
 	for _, id := range dead {
 		isDead[id] = true
 		r.retired[id] = certain[id]
-		delete(r.firstSeen, id)
+		r.firstSeen.forget(id)
 		delete(r.unresolved, id)
 		r.attrs.forget(id)
 	}

@@ -111,6 +111,12 @@ type EdgesConfig struct {
 	// MaxEdges caps the (cgroup, peer, peer port, side) edges in the kernel;
 	// beyond it connections count in one overflow edge.
 	MaxEdges int `mapstructure:"max_edges"`
+	// IdleTimeout is how long an edge without open connections and without
+	// any change in its counters stays in the kernel table; then the receiver
+	// deletes it, so the table holds current traffic and not every peer ever
+	// seen (pod IPs churn). An edge seen again later starts a new cumulative
+	// series (edges_linux.go: expireIdleEdges).
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // PerPeerConfig configures the per-peer TCP breakdown.
@@ -137,6 +143,7 @@ const (
 	defaultRingBufferSize     = 256 * 1024
 	defaultPeerMaxSeries      = 1024
 	defaultMaxEdges           = 4096
+	defaultEdgeIdleTimeout    = 5 * time.Minute
 	maxMaxCgroups             = 1 << 20
 	maxRingBufferSize         = 1 << 30
 )
@@ -148,7 +155,7 @@ func createDefaultConfig() component.Config {
 		MaxCgroups:         defaultMaxCgroups,
 		RingBufferSize:     defaultRingBufferSize,
 		TCP: TCPConfig{Enabled: true, PerPeer: PerPeerConfig{MaxSeries: defaultPeerMaxSeries},
-			Edges: EdgesConfig{MaxEdges: defaultMaxEdges}},
+			Edges: EdgesConfig{MaxEdges: defaultMaxEdges, IdleTimeout: defaultEdgeIdleTimeout}},
 		Scheduler:    SchedulerConfig{Enabled: true, RunQueueLatency: RunQueueLatencyWakeup},
 		Memory:       SignalConfig{Enabled: true},
 		ProgramStats: false,
@@ -186,6 +193,11 @@ func (c *Config) Validate() error {
 	}
 	if c.TCP.Edges.MaxEdges < 1 || c.TCP.Edges.MaxEdges > maxMaxCgroups {
 		errs = append(errs, fmt.Errorf("tcp.edges.max_edges %d is out of range: use 1..%d (default %d)", c.TCP.Edges.MaxEdges, maxMaxCgroups, defaultMaxEdges))
+	}
+	if c.TCP.Edges.Enabled && c.TCP.Edges.IdleTimeout < c.CollectionInterval {
+		// An edge must be read idle by at least one collection before its deletion.
+		errs = append(errs, fmt.Errorf("tcp.edges.idle_timeout %v is shorter than collection_interval %v: set it to at least the collection interval (default %v)",
+			c.TCP.Edges.IdleTimeout, c.CollectionInterval, defaultEdgeIdleTimeout))
 	}
 	if c.TCP.Edges.Enabled && !c.TCP.Enabled {
 		errs = append(errs, errors.New("tcp.edges.enabled needs tcp.enabled: true"))

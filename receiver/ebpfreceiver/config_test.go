@@ -49,7 +49,7 @@ func TestConfigCustom(t *testing.T) {
 	want.OnStartError = OnStartErrorReport
 	want.Cgroups = CgroupFilter{Include: []string{"^/kubepods"}, Exclude: []string{"conmon"}}
 	want.TCP = TCPConfig{Enabled: true, Spans: true, PerPeer: PerPeerConfig{Enabled: true, MaxSeries: 200},
-		Edges: EdgesConfig{Enabled: true, MaxEdges: 300}}
+		Edges: EdgesConfig{Enabled: true, MaxEdges: 300, IdleTimeout: 2 * time.Minute}}
 	want.Scheduler.Enabled = false
 	want.Scheduler.RunQueueLatency = RunQueueLatencySchedInfo
 	assert.Equal(t, want, cfg)
@@ -73,6 +73,7 @@ func TestConfigErrors(t *testing.T) {
 		"ebpf/zero_edges":                 "tcp.edges.max_edges 0 is out of range",
 		"ebpf/edges_without_tcp":          "tcp.edges.enabled needs tcp.enabled: true",
 		"ebpf/short_interval":             "collection_interval 1ms is too short",
+		"ebpf/short_edge_idle":            "tcp.edges.idle_timeout 5s is shorter than collection_interval 30s: set it to at least the collection interval",
 	}
 	for id, want := range tests {
 		t.Run(id, func(t *testing.T) {

@@ -44,6 +44,37 @@ func (r *resourceMetrics) metric(d metricDef) pmetric.Metric {
 	return m
 }
 
+// seriesStarts holds the start timestamp of each cumulative series the
+// receiver emits (a cgroup's, an edge's), keyed by what identifies it in the
+// kernel. A series starts at the first collection that reads it and keeps
+// that start while its kernel entry lives. When the entry is deleted (cgroup
+// removed, edge expired) the key must be forgotten: the kernel counts a
+// recreated entry from zero, and a new start tells the backend that this is
+// a new series (a counter reset), not a decrease inside the old one.
+type seriesStarts[K comparable] map[K]pcommon.Timestamp
+
+// of returns the start of k's series, which begins at now if k has none.
+func (s seriesStarts[K]) of(k K, now pcommon.Timestamp) pcommon.Timestamp {
+	start, ok := s[k]
+	if !ok {
+		start = now
+		s[k] = start
+	}
+	return start
+}
+
+// forget ends k's series: its next value belongs to a new one.
+func (s seriesStarts[K]) forget(k K) { delete(s, k) }
+
+// since returns a view of r whose data points carry another start
+// timestamp (a series that began after the resource's, such as an edge);
+// the metrics themselves are shared.
+func (r *resourceMetrics) since(start pcommon.Timestamp) *resourceMetrics {
+	v := *r
+	v.start = start
+	return &v
+}
+
 // attr is one data point attribute; value is a string or an int64.
 type attr struct {
 	key string

@@ -228,6 +228,12 @@ func (r *ebpfReceiver) registerTelemetry() error {
 			}
 			return nil
 		}),
+		tb.RegisterReceiverEbpfTCPEdgesExpiredCallback(func(_ context.Context, o metric.Int64Observer) error {
+			if mr := r.reader; mr != nil && r.cfg.TCP.Edges.Enabled {
+				o.Observe(mr.edgesExpired.Load())
+			}
+			return nil
+		}),
 		tb.RegisterReceiverEbpfCgroupsCallback(func(_ context.Context, o metric.Int64Observer) error {
 			if mr := r.reader; mr != nil {
 				o.Observe(mr.cgroupCount.Load())

@@ -34,6 +34,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfProgramRunCount         metric.Int64ObservableCounter
 	ReceiverEbpfProgramRunTime          metric.Int64ObservableCounter
 	ReceiverEbpfRingBufferDroppedEvents metric.Int64ObservableCounter
+	ReceiverEbpfTCPEdgesExpired         metric.Int64ObservableCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -137,6 +138,21 @@ func (builder *TelemetryBuilder) RegisterReceiverEbpfRingBufferDroppedEventsCall
 	return nil
 }
 
+// RegisterReceiverEbpfTCPEdgesExpiredCallback sets callback for observable ReceiverEbpfTCPEdgesExpired metric.
+func (builder *TelemetryBuilder) RegisterReceiverEbpfTCPEdgesExpiredCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ReceiverEbpfTCPEdgesExpired, obs: o})
+		return nil
+	}, builder.ReceiverEbpfTCPEdgesExpired)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 type observerInt64 struct {
 	embedded.Int64Observer
 	inst metric.Int64Observable
@@ -199,6 +215,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_ring_buffer_dropped_events",
 		metric.WithDescription("Events (exec, exit, OOM, TCP reset, closed connection) the BPF programs dropped because the ring buffer was full, summed over CPUs. [Development]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfTCPEdgesExpired, err = builder.meter.Int64ObservableCounter(
+		"otelcol_receiver_ebpf_tcp_edges_expired",
+		metric.WithDescription("Edges the receiver deleted from the kernel's edge table after tcp.edges.idle_timeout without open connections or any change (README, Network map edges). An edge seen again afterwards starts a new cumulative series. [Development]"),
+		metric.WithUnit("{edge}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -112,3 +112,19 @@ func AssertEqualReceiverEbpfRingBufferDroppedEvents(t *testing.T, tt *componentt
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualReceiverEbpfTCPEdgesExpired(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_ebpf_tcp_edges_expired",
+		Description: "Edges the receiver deleted from the kernel's edge table after tcp.edges.idle_timeout without open connections or any change (README, Network map edges). An edge seen again afterwards starts a new cumulative series. [Development]",
+		Unit:        "{edge}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_ebpf_tcp_edges_expired")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
