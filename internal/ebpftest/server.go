@@ -11,8 +11,12 @@ type DiscardServer struct{ ln net.Listener }
 
 // NewDiscardServer listens on 127.0.0.1 on a free port (IPv4: the receiver's
 // ground-truth tests compare IPv4 addresses).
-func NewDiscardServer() (*DiscardServer, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+func NewDiscardServer() (*DiscardServer, error) { return NewDiscardServerOn("127.0.0.1") }
+
+// NewDiscardServerOn listens on a free port of an IPv4 address of this host,
+// e.g. any of 127.0.0.0/8 for distinct loopback peers.
+func NewDiscardServerOn(host string) (*DiscardServer, error) {
+	ln, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}

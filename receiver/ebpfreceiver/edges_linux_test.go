@@ -11,9 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-custom/otelcol-custom/internal/ebpftest"
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadatatest"
+	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
 )
 
 // edgeWorkload (in the test cgroup): connect to args[0], write args[1] bytes,
@@ -161,4 +167,167 @@ func metricsByName(ms pmetric.MetricSlice) map[string]pmetric.Metric {
 		out[ms.At(i).Name()] = ms.At(i)
 	}
 	return out
+}
+
+// clientEdges reads the kernel's edge table: the client edges of cgroup id,
+// by peer "address:port".
+func clientEdges(t *testing.T, set *probes.Set, id uint64) map[string]probes.ProbesTcpEdgeStats {
+	t.Helper()
+	out := map[string]probes.ProbesTcpEdgeStats{}
+	var key probes.ProbesTcpEdgeKey
+	var s probes.ProbesTcpEdgeStats
+	it := set.TCPEdges.Iterate()
+	for it.Next(&key, &s) {
+		if key.CgroupId == id && key.Side == probes.EdgeSideClient {
+			out[net.JoinHostPort(peerAddr(key.Family, key.Addr).Unmap().String(), strconv.Itoa(int(key.Port)))] = s
+		}
+	}
+	require.NoError(t, it.Err())
+	return out
+}
+
+// edgePoints lists the data points of an edge metric of the cgroup at path,
+// from every batch emitted so far, whose attributes include attrs.
+func (s *sinks) edgePoints(path, name string, attrs ...string) []pmetric.NumberDataPoint {
+	var out []pmetric.NumberDataPoint
+	for _, md := range s.metrics.AllMetrics() {
+		rms := md.ResourceMetrics()
+		for i := 0; i < rms.Len(); i++ {
+			if p, ok := rms.At(i).Resource().Attributes().Get(attrCgroupPath); !ok || p.Str() != path {
+				continue
+			}
+			m, ok := metricsByName(rms.At(i).ScopeMetrics().At(0).Metrics())[name]
+			if !ok {
+				continue
+			}
+			for j := 0; j < m.Sum().DataPoints().Len(); j++ {
+				if dp := m.Sum().DataPoints().At(j); hasAttrs(dp.Attributes(), attrs) {
+					out = append(out, dp)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// clientAttrs are the attributes of the client edge to addr ("host:port").
+func clientAttrs(addr string) []string {
+	host, port, _ := net.SplitHostPort(addr)
+	return []string{"network.peer.address", host, "network.peer.port", port, "tcp.connection.side", "client"}
+}
+
+// Idle edges leave the kernel table: n connections to n distinct loopback
+// peers fill a table of max_edges=n; once idle for idle_timeout their edges
+// are deleted (not sooner), counted in the self-metric, while the edge of an
+// open but idle connection stays; afterwards the table takes new peers, and
+// a peer seen again starts a new series (a later start timestamp, counts
+// from zero).
+func TestTCPEdgesIdleExpiry(t *testing.T) {
+	requireRoot(t)
+	var set *probes.Set
+	testHookLoaded = func(p *probes.Set) { set = p }
+	t.Cleanup(func() { testHookLoaded = nil })
+	const n = 6
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.CollectionInterval = 200 * time.Millisecond
+	cfg.Scheduler.Enabled, cfg.Memory.Enabled = false, false
+	cfg.TCP.Edges.Enabled, cfg.TCP.Edges.MaxEdges = true, n
+	cfg.TCP.Edges.IdleTimeout = 5 * cfg.CollectionInterval
+	require.NoError(t, cfg.Validate())
+	tt := componenttest.NewTelemetry()
+	s, shutdown := startPipelines(t, cfg, metadatatest.NewSettings(tt))
+	t.Cleanup(shutdown)
+	require.NotNil(t, set)
+	cg := newTestCgroup(t)
+
+	// Peers 127.0.0.2 .. 127.0.0.(n+2): n to fill the table, one new after expiry.
+	peers := make([]string, n+1)
+	for i := range peers {
+		srv, err := ebpftest.NewDiscardServerOn(fmt.Sprintf("127.0.0.%d", i+2))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = srv.Close() })
+		peers[i] = srv.Addr()
+	}
+	connectOnce := func(addr string) {
+		w := startWorkload(t, cg, "tcp", "1", addr, "10")
+		w.go_(t)
+		require.Equal(t, 0, w.wait(t))
+	}
+
+	// A connection that stays open and idle after its first bytes.
+	holder := tcpServer(t)
+	hw := startWorkload(t, cg, "edge", holder, "10")
+	hw.go_(t)
+	line, err := hw.stdout.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "sent\n", line)
+	t.Cleanup(func() { _, _ = io.WriteString(hw.stdin, "close\n"); _ = hw.cmd.Wait() })
+	eventually(t, "the idle connection's bytes in its edge", func() (bool, string) {
+		e := clientEdges(t, set, cg.id)[holder]
+		return e.BytesSent == 10 && e.Opened == 1, fmt.Sprintf("%+v", e)
+	})
+
+	// From t0 on the holder's edge no longer changes, and every peer's edge
+	// changes last after t0: none may be gone before t0 + idle_timeout.
+	t0 := time.Now()
+	for _, p := range peers[:n] {
+		connectOnce(p)
+	}
+	edges := clientEdges(t, set, cg.id)
+	var present []string
+	for _, p := range peers[:n] {
+		if e, ok := edges[p]; ok {
+			require.EqualValues(t, 1, e.Closed, p)
+			present = append(present, p)
+		}
+	}
+	require.NotEmpty(t, present)
+	require.Less(t, len(present), n, "n peers and the open connection's edges exceed max_edges=n: the table overflowed")
+
+	var gone time.Time
+	deadline := t0.Add(cfg.TCP.Edges.IdleTimeout + scaled(15*time.Second))
+	for gone.IsZero() {
+		require.True(t, time.Now().Before(deadline), "idle edges still in the kernel table after idle_timeout")
+		edges := clientEdges(t, set, cg.id)
+		left := 0
+		for _, p := range present {
+			if _, ok := edges[p]; ok {
+				left++
+			}
+		}
+		now := time.Now()
+		if left < len(present) {
+			require.GreaterOrEqual(t, now.Sub(t0), cfg.TCP.Edges.IdleTimeout, "an edge expired before idle_timeout")
+		}
+		if left == 0 {
+			gone = now
+		}
+		time.Sleep(cfg.CollectionInterval / 2)
+	}
+	// The collection that expired the last peer ran at least idle_timeout
+	// after t0, when the holder's edge had been unchanged as long: only its
+	// open connection kept it.
+	h, ok := clientEdges(t, set, cg.id)[holder]
+	require.True(t, ok, "the edge of an open idle connection was expired")
+	require.EqualValues(t, 1, h.Opened)
+	require.Zero(t, h.Closed)
+	require.GreaterOrEqual(t, telemetrySum(t, tt, "otelcol_receiver_ebpf_tcp_edges_expired", nil), int64(len(present)))
+
+	// A peer seen again, and a peer never seen, both get an edge of their own.
+	again, fresh := present[0], peers[n]
+	connectOnce(again)
+	connectOnce(fresh)
+	eventually(t, "a new series for the peer seen again, an edge for the new peer", func() (bool, string) {
+		var restarted, total int
+		for _, dp := range s.edgePoints(cg.Path, "ebpf.tcp.edge.connections.opened", clientAttrs(again)...) {
+			if dp.StartTimestamp().AsTime().After(gone) {
+				require.EqualValues(t, 1, dp.IntValue(), "the new series counts from zero")
+				restarted++
+			}
+			total++
+		}
+		freshPoints := s.edgePoints(cg.Path, "ebpf.tcp.edge.connections.opened", clientAttrs(fresh)...)
+		return restarted > 0 && len(freshPoints) > 0, fmt.Sprintf("%d of %d points of %s after the expiry, %d of %s",
+			restarted, total, again, len(freshPoints), fresh)
+	})
 }
