@@ -186,6 +186,23 @@ static __always_inline void edge_flush(const struct sock *sk, struct tcp_edge_co
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 	__u64 sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
 	__u64 received = BPF_CORE_READ(tp, bytes_received);
+
+	if (!closing) {
+		/*
+		 * The iterator reads without the socket lock: a retransmit adds to
+		 * bytes_sent before bytes_retrans, so sent can read one segment high
+		 * for a moment, and advance() never takes back what it added. Cap it
+		 * by bytes_acked (one field; counts an active open's SYN, and a FIN
+		 * once acked, by which time no data is retransmitted): never above
+		 * the payload sent once. The close below runs under the lock, exact.
+		 */
+		__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+
+		if (c->key.side == TCP_EDGE_CLIENT && acked)
+			acked--;
+		if (acked < sent)
+			sent = acked;
+	}
 	__u64 retrans = BPF_CORE_READ(tp, total_retrans);
 	__u32 srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	struct tcp_edge_stats *e;
