@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/otelcol-custom/otelcol-custom/processor/k8staggingprocessor/internal/podcache"
 )
@@ -36,8 +37,8 @@ func (n *NetworkMapConfig) validate() []error {
 
 // Attributes the receiver puts on edge data points (receiver/ebpfreceiver, tcp.edges).
 const (
-	attrPeerAddress    = "network.peer.address"
-	attrConnectionSide = "tcp.connection.side"
+	attrPeerAddress    = string(semconv.NetworkPeerAddressKey)
+	attrConnectionSide = "tcp.connection.side" // no semconv key
 	sideClient         = "client"
 	sideServer         = "server"
 )

@@ -10,13 +10,6 @@ import (
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/probes"
 )
 
-// Edge attributes (the peer attributes are shared with tcp.per_peer).
-const (
-	attrPeerAddress    = "network.peer.address"
-	attrPeerPort       = "network.peer.port"
-	attrConnectionSide = "tcp.connection.side"
-)
-
 var edgeSides = map[uint8]string{probes.EdgeSideClient: "client", probes.EdgeSideServer: "server"}
 
 // addEdges brings the open connections' bytes into the edge table (one run
@@ -54,8 +47,8 @@ func (b *metricsBatch) addEdges() {
 		r.addSum(metricEdgeOpened, s.Opened, peer...)
 		r.addSum(metricEdgeClosed, s.Closed, peer...)
 		r.addSum(metricEdgeFailed, s.Failed, peer...)
-		r.addSum(metricEdgeIO, s.BytesSent, append(peer, strAttr("network.io.direction", "transmit"))...)
-		r.addSum(metricEdgeIO, s.BytesReceived, append(peer, strAttr("network.io.direction", "receive"))...)
+		r.addSum(metricEdgeIO, s.BytesSent, append(peer, strAttr(attrIODirection, "transmit"))...)
+		r.addSum(metricEdgeIO, s.BytesReceived, append(peer, strAttr(attrIODirection, "receive"))...)
 		r.addSum(metricEdgeRetransmits, s.Retransmits, peer...)
 		if rtt.count() > 0 { // failed connects only: no RTT
 			r.addHistogram(metricEdgeSRTT, &rtt, peer...)

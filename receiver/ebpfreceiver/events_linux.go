@@ -250,7 +250,7 @@ func (e *eventReader) addReset(v *probes.ProbesTcpResetEvent) {
 		return
 	}
 	a := lr.Attributes()
-	a.PutStr("network.io.direction", dir)
+	a.PutStr(attrIODirection, dir)
 	a.PutStr("network.transport", "tcp")
 	// Without a socket (a RST answering a segment for which none exists) the
 	// addresses come from that segment and there is no state.
@@ -270,8 +270,8 @@ func putAddrs(a pcommon.Map, family uint16, laddr, raddr [16]uint8, lport, rport
 	}
 	a.PutStr("network.local.address", peerAddr(family, laddr).String())
 	a.PutInt("network.local.port", int64(lport))
-	a.PutStr("network.peer.address", peerAddr(family, raddr).String())
-	a.PutInt("network.peer.port", int64(rport))
+	a.PutStr(attrPeerAddress, peerAddr(family, raddr).String())
+	a.PutInt(attrPeerPort, int64(rport))
 }
 
 // traceBatch groups spans by cgroup into resources.

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-custom/otelcol-custom/receiver/ebpfreceiver/internal/metadata"
@@ -105,6 +106,15 @@ func declared(info any) metricDef {
 	return d
 }
 
+// Network attribute keys of the TCP metrics, peer logs and edges. The edge's side has no semconv
+// key; k8s_tagging's network_map reads it under this name.
+const (
+	attrPeerAddress    = string(semconv.NetworkPeerAddressKey)
+	attrPeerPort       = string(semconv.NetworkPeerPortKey)
+	attrIODirection    = string(semconv.NetworkIODirectionKey)
+	attrConnectionSide = "tcp.connection.side"
+)
+
 var (
 	// TCP
 	metricTCPOpened          = declared(metadata.MetricsInfo.EbpfTCPConnectionsOpened)
@@ -117,6 +127,14 @@ var (
 	metricTCPPeerClosed      = declared(metadata.MetricsInfo.EbpfTCPPeerConnectionsClosed)
 	metricTCPPeerIO          = declared(metadata.MetricsInfo.EbpfTCPPeerIo)
 	metricTCPPeerRetransmits = declared(metadata.MetricsInfo.EbpfTCPPeerRetransmits)
+
+	// TCP edges (tcp.edges)
+	metricEdgeOpened      = declared(metadata.MetricsInfo.EbpfTCPEdgeConnectionsOpened)
+	metricEdgeClosed      = declared(metadata.MetricsInfo.EbpfTCPEdgeConnectionsClosed)
+	metricEdgeFailed      = declared(metadata.MetricsInfo.EbpfTCPEdgeConnectionsFailed)
+	metricEdgeIO          = declared(metadata.MetricsInfo.EbpfTCPEdgeIo)
+	metricEdgeRetransmits = declared(metadata.MetricsInfo.EbpfTCPEdgeRetransmits)
+	metricEdgeSRTT        = declared(metadata.MetricsInfo.EbpfTCPEdgeSrtt)
 
 	// Scheduler
 	metricRunqLatency     = declared(metadata.MetricsInfo.EbpfSchedRunqueueLatency)

@@ -13,7 +13,8 @@ var programFeeds = map[probes.ProgramName][]metricDef{
 	probes.ProgTCPRetransmitSkb: {metricTCPRetransmits},
 	probes.ProgTCPSendReset:     {metricTCPResets},
 	probes.ProgTCPReceiveReset:  {metricTCPResets},
-	probes.ProgTCPEdgeState:     edgeMetrics,
+	probes.ProgTCPEdgeState: {metricEdgeOpened, metricEdgeClosed, metricEdgeFailed, metricEdgeIO,
+		metricEdgeRetransmits, metricEdgeSRTT},
 	// Without the iterator edges still count, at close only: nothing is left out.
 
 	probes.ProgSchedWakeup:      {metricRunqLatency},

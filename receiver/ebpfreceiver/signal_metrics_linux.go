@@ -77,12 +77,12 @@ func (b *metricsBatch) addTCP(id uint64, per []probes.ProbesTcpStats) {
 	r.addSum(metricTCPOpened, s.PassiveOpens, strAttr("tcp.connection.direction", "passive"))
 	r.addSum(metricTCPClosed, s.Closes)
 	r.addHistogram(metricTCPDuration, &dur)
-	r.addSum(metricTCPIO, s.BytesSent, strAttr("network.io.direction", "transmit"))
-	r.addSum(metricTCPIO, s.BytesReceived, strAttr("network.io.direction", "receive"))
+	r.addSum(metricTCPIO, s.BytesSent, strAttr(attrIODirection, "transmit"))
+	r.addSum(metricTCPIO, s.BytesReceived, strAttr(attrIODirection, "receive"))
 	r.addHistogram(metricTCPSRTT, &rtt)
 	r.addSum(metricTCPRetransmits, s.Retransmits)
-	r.addSum(metricTCPResets, s.ResetsSent, strAttr("network.io.direction", "transmit"))
-	r.addSum(metricTCPResets, s.ResetsReceived, strAttr("network.io.direction", "receive"))
+	r.addSum(metricTCPResets, s.ResetsSent, strAttr(attrIODirection, "transmit"))
+	r.addSum(metricTCPResets, s.ResetsReceived, strAttr(attrIODirection, "receive"))
 }
 
 // addTCPPeer takes one entry of the per-peer table (tcp.per_peer), which has
@@ -98,14 +98,14 @@ func (b *metricsBatch) addTCPPeer(key probes.ProbesTcpPeerKey, per []probes.Prob
 		s.BytesReceived += per[i].BytesReceived
 		s.Retransmits += per[i].Retransmits
 	}
-	peer := []attr{strAttr("network.peer.address", peerAddr(key.Family, key.Addr).String())}
+	peer := []attr{strAttr(attrPeerAddress, peerAddr(key.Family, key.Addr).String())}
 	if key.Port != 0 {
-		peer = append(peer, intAttr("network.peer.port", int64(key.Port)))
+		peer = append(peer, intAttr(attrPeerPort, int64(key.Port)))
 	}
 	r := b.forCgroup(key.CgroupId)
 	r.addSum(metricTCPPeerClosed, s.Closes, peer...)
-	r.addSum(metricTCPPeerIO, s.BytesSent, append(peer, strAttr("network.io.direction", "transmit"))...)
-	r.addSum(metricTCPPeerIO, s.BytesReceived, append(peer, strAttr("network.io.direction", "receive"))...)
+	r.addSum(metricTCPPeerIO, s.BytesSent, append(peer, strAttr(attrIODirection, "transmit"))...)
+	r.addSum(metricTCPPeerIO, s.BytesReceived, append(peer, strAttr(attrIODirection, "receive"))...)
 	r.addSum(metricTCPPeerRetransmits, s.Retransmits, peer...)
 }
 
